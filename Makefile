@@ -1,0 +1,36 @@
+# Two commands an instructor needs: `make test` and `make release` (and `make demo`).
+# PYTHON builds the virtual environment. It must be readable by an unprivileged user
+# when the grader runs as root (Debian's /usr/bin/python3 is; a pyenv build under
+# /root is not). TORCH_SPEC lets CI pin the CPU wheel; users get a plain `torch`.
+PYTHON ?= python3
+TORCH_SPEC ?= torch
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install test release demo bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	$(BIN)/python -m pytest
+
+release: install
+	$(BIN)/python -m autograder release
+
+demo: install
+	$(BIN)/python -m autograder demo
+
+bench: install
+	$(BIN)/python benchmarks/bench_grading.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

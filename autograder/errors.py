@@ -1,0 +1,84 @@
+"""Every error the grader knows, in one place.
+
+Two families. ``InstructorError``: a mistake in how the grader was called (a wrong
+path, a broken notebook in source/); the CLI prints its message on one line and exits
+non-zero. ``SubmissionError``: something about a student's code; it never stops
+grading, it fails the test that met it, and its ``str()`` is the sentence the student
+reads.
+"""
+
+from __future__ import annotations
+
+
+class InstructorError(Exception):
+    """A problem the instructor must fix; reported as one line, exit status 2."""
+
+
+class SubmissionError(Exception):
+    """A problem in a submission, reported to the student as a failed test."""
+
+
+class NotebookMissing(SubmissionError):
+    def __init__(self, stem: str, detail: str = ""):
+        self.stem = stem
+        self.detail = detail
+        why = f" ({detail})" if detail else ""
+        super().__init__(f"{stem}.ipynb is missing from your submission or could not be read{why}.")
+
+
+class FunctionMissing(SubmissionError):
+    def __init__(self, stem: str, name: str, cell_errors: tuple[str, ...] = ()):
+        self.stem = stem
+        self.name = name
+        self.cell_errors = tuple(cell_errors)
+        msg = f"`{name}` is not defined after running {stem}.ipynb."
+        if self.cell_errors:
+            msg += " Cells that raised an error: " + "; ".join(self.cell_errors[:3])
+            if len(self.cell_errors) > 3:
+                msg += f" (and {len(self.cell_errors) - 3} more)"
+            msg += "."
+        super().__init__(msg)
+
+
+class StudentException(SubmissionError):
+    def __init__(self, function: str, exc_type: str, message: str):
+        self.function = function
+        self.exc_type = exc_type
+        self.message = message
+        text = f"{exc_type}: {message}" if message else exc_type
+        if len(text) > 500:
+            text = text[:500] + "..."
+        super().__init__(f"`{function}` raised {text}")
+
+
+class CallTimeout(SubmissionError):
+    def __init__(self, function: str, seconds: float):
+        self.function = function
+        self.seconds = seconds
+        super().__init__(
+            f"`{function}` did not return within {seconds:g} s (an infinite loop, or far too much work?)."
+        )
+
+
+class SandboxDied(SubmissionError):
+    def __init__(self, function: str, reason: str):
+        self.function = function
+        self.reason = reason
+        super().__init__(f"The process running your notebook died while running `{function}`: {reason}.")
+
+
+class AutogradUsed(SubmissionError):
+    def __init__(self, function: str, what: str):
+        self.function = function
+        self.what = what
+        super().__init__(
+            f"`{function}` must use NumPy only, but it used PyTorch ({what}). "
+            "Compute the gradients by hand with NumPy."
+        )
+
+
+class NotPlainData(SubmissionError):
+    def __init__(self, function: str, detail: str):
+        self.function = function
+        self.detail = detail
+        super().__init__(f"`{function}` returned a value the grader cannot accept: {detail}.")
