@@ -1,0 +1,241 @@
+"""Running a notebook the way Jupyter would, without a kernel.
+
+``prepare_notebook`` reads a submitted notebook and merges it with the instructor's
+source, as nbgrader's autograde does: locked cells (imports, public checks, helpers)
+come from the source, matched by nbgrader ``grade_id``; solution cells and cells the
+student added come from the submission. ``run_cells`` executes code cells in order in
+an IPython ``InteractiveShell`` (magics, ``!`` lines, display), records a cell that
+raises (``SystemExit`` included) and goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from autograder.errors import InstructorError, NotebookMissing
+
+#: Cells of the instructor's notebook with this tag are demonstrations (plots, a
+#: training run) that grading does not need; the grader leaves them out.
+SKIP_TAG = "skip-when-grading"
+
+
+@dataclass(frozen=True)
+class CellResult:
+    index: int
+    seconds: float
+    error: str | None = None  # "cell 4: NameError: name 'x' is not defined"
+
+
+def read_notebook(path: Path, stem: str):
+    """Read a submitted notebook as nbformat v4; any problem is a ``NotebookMissing``."""
+    import nbformat
+
+    if not path.is_file():
+        raise NotebookMissing(stem, "no such file")
+    try:
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise NotebookMissing(stem, "the file is not valid UTF-8; save it again from Jupyter") from None
+    except OSError as error:
+        raise NotebookMissing(stem, f"it could not be read: {error.strerror}") from None
+    try:
+        notebook = nbformat.reads(text, as_version=4)
+    except Exception as error:  # nbformat raises several types for bad JSON / bad structure
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise NotebookMissing(stem, f"it is not a valid notebook: {first[:200]}") from None
+    cells = notebook.get("cells")
+    if not isinstance(cells, list):
+        raise NotebookMissing(stem, "it has no list of cells")
+    return notebook
+
+
+def read_source_notebook(path: Path):
+    """Read one of the instructor's notebooks; a problem is the instructor's to fix."""
+    import nbformat
+
+    try:
+        return nbformat.read(str(path), as_version=4)
+    except FileNotFoundError:
+        raise InstructorError(f"source notebook not found: {path}") from None
+    except Exception as error:
+        raise InstructorError(f"source notebook {path} cannot be read: {error}") from None
+
+
+def _grade_id(cell) -> str | None:
+    try:
+        grade_id = cell["metadata"]["nbgrader"]["grade_id"]
+    except (KeyError, TypeError):
+        return None
+    return grade_id if isinstance(grade_id, str) else None
+
+
+def _is_locked(cell) -> bool:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("locked") or (meta.get("grade") and not meta.get("solution")))
+
+
+def _source(cell) -> str:
+    source = cell.get("source", "")
+    if isinstance(source, list):
+        source = "".join(str(part) for part in source)
+    return source if isinstance(source, str) else ""
+
+
+def merge_with_source(submission, source) -> list[str]:
+    """Code cells to run: the submission's, with locked cells taken from ``source``.
+
+    A locked cell the student deleted is put back after the cell that precedes it in
+    the source, so a deleted import cell cannot break (or excuse) what follows.
+    """
+    source_cells = [cell for cell in source.cells if cell.get("cell_type") == "code"]
+    locked = {_grade_id(cell): cell for cell in source_cells if _grade_id(cell) and _is_locked(cell)}
+    merged: list[tuple[str | None, str, bool]] = []  # (grade_id, code, skip)
+    seen: set[str] = set()
+    for cell in submission.cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        grade_id = _grade_id(cell)
+        if grade_id in locked and grade_id not in seen:
+            seen.add(grade_id)
+            original = locked[grade_id]
+            merged.append((grade_id, _source(original), SKIP_TAG in original.get("metadata", {}).get("tags", [])))
+        elif grade_id in locked:
+            continue  # a duplicated locked cell: the source's copy already ran
+        else:
+            merged.append((grade_id, _source(cell), False))
+    previous: str | None = None
+    for cell in source_cells:
+        grade_id = _grade_id(cell)
+        if grade_id in locked and grade_id not in seen:
+            position = next((i + 1 for i, (gid, _, _) in enumerate(merged) if gid == previous), 0)
+            skip = SKIP_TAG in cell.get("metadata", {}).get("tags", [])
+            merged.insert(position, (grade_id, _source(cell), skip))
+            seen.add(grade_id)
+        previous = grade_id or previous
+    return [code for _, code, skip in merged if not skip]
+
+
+def prepare_notebook(submission_path: Path, source_path: Path | None) -> list[str]:
+    """The code cells the grader runs for one submitted notebook."""
+    stem = Path(submission_path).stem
+    submission = read_notebook(Path(submission_path), stem)
+    if source_path is None:
+        return [_source(cell) for cell in submission.cells
+                if isinstance(cell, dict) and cell.get("cell_type") == "code"]
+    return merge_with_source(submission, read_source_notebook(Path(source_path)))
+
+
+def new_shell(namespace: dict | None = None):
+    """An IPython shell for running one notebook's cells, plotting to nowhere."""
+    os.environ["MPLBACKEND"] = "Agg"
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell(user_ns=namespace if namespace is not None else {})
+    # Tracebacks are for a person at a screen; nobody reads them here.
+    shell.showtraceback = lambda *args, **kwargs: None
+    shell.showsyntaxerror = lambda *args, **kwargs: None
+    return shell
+
+
+class CellTimeout(Exception):
+    """Raised inside a cell that ran past its time limit (in-process guard only)."""
+
+
+def _alarm(signum, frame):
+    raise CellTimeout()
+
+
+def run_cells(shell, cells: Sequence[str], cell_timeout: float = 30.0,
+              on_cell_start: Callable[[int], None] | None = None,
+              use_alarm: bool = True) -> list[CellResult]:
+    """Run ``cells`` in ``shell`` in order; a failing cell is recorded, the rest still run.
+
+    ``use_alarm`` arms SIGALRM as a courtesy limit (main thread only); the sandbox also
+    enforces the limit from outside, where a student cannot switch it off.
+    """
+    results = []
+    alarm = use_alarm and cell_timeout > 0 and _in_main_thread()
+    for index, code in enumerate(cells):
+        if on_cell_start is not None:
+            on_cell_start(index)
+        started = time.perf_counter()
+        if alarm:
+            previous = signal.signal(signal.SIGALRM, _alarm)
+            signal.setitimer(signal.ITIMER_REAL, cell_timeout)
+        try:
+            outcome = shell.run_cell(code, store_history=False, silent=False)
+        except CellTimeout:  # raised outside the user code's frame (rare)
+            outcome = None
+        finally:
+            if alarm:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous)
+        seconds = time.perf_counter() - started
+        results.append(CellResult(index, seconds, _describe(index, outcome, cell_timeout)))
+    return results
+
+
+def _describe(index: int, outcome, cell_timeout: float) -> str | None:
+    if outcome is None:
+        return f"cell {index + 1}: ran longer than {cell_timeout:g} s"
+    error = outcome.error_before_exec or outcome.error_in_exec
+    if error is None:
+        return None
+    if isinstance(error, CellTimeout):
+        return f"cell {index + 1}: ran longer than {cell_timeout:g} s"
+    from autograder.dispatch import safe_text
+
+    message = safe_text(error, 150)
+    return f"cell {index + 1}: {type(error).__name__}" + (f": {message}" if message else "")
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def quiet(limit: int = 1 << 16):
+    """Keep a student's printed output out of the grader's: capture at most ``limit`` chars."""
+    import sys
+
+    buffer = _CappedWriter(limit)
+    old_in, old_out, old_err = sys.stdin, sys.stdout, sys.stderr
+    sys.stdin, sys.stdout, sys.stderr = io.StringIO(""), buffer, buffer
+    try:
+        yield buffer
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = old_in, old_out, old_err
+
+
+class _CappedWriter(io.TextIOBase):
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.parts: list[str] = []
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text) -> int:
+        text = str(text)
+        if self.size < self.limit:
+            kept = text[: self.limit - self.size]
+            self.parts.append(kept)
+            self.size += len(kept)
+        return len(text)
+
+    def getvalue(self) -> str:
+        return "".join(self.parts)
