@@ -41,6 +41,7 @@ class TestOutcome:
     tags: tuple[str, ...]
     nodeid: str
     internal_error: str | None = None
+    diagnosis: str | None = None  # a named mistake's key, e.g. "summed-not-averaged"
 
     @property
     def notebook(self) -> str:
@@ -83,7 +84,7 @@ class _ProviderPlugin:
 
 class _Collector:
     def __init__(self):
-        self.failures: dict[str, tuple[str, str | None]] = {}
+        self.failures: dict[str, tuple[str, str | None, str | None]] = {}
         self.items: dict[str, dict] = {}
         self.order: list[str] = []
 
@@ -97,25 +98,26 @@ class _Collector:
         if report.failed and item.nodeid not in self.failures:
             self.failures[item.nodeid] = describe_failure(call.excinfo)
         elif report.skipped and item.nodeid not in self.failures:
-            self.failures[item.nodeid] = ("This check was skipped.", "skipped")
+            self.failures[item.nodeid] = ("This check was skipped.", "skipped", None)
 
     def pytest_collectreport(self, report):
         if report.failed:
-            self.failures[f"collect:{report.nodeid}"] = ("", str(report.longrepr))
+            self.failures[f"collect:{report.nodeid}"] = ("", str(report.longrepr), None)
 
 
-def describe_failure(excinfo) -> tuple[str, str | None]:
-    """(message for the student, traceback for the instructor or None)."""
+def describe_failure(excinfo) -> tuple[str, str | None, str | None]:
+    """(message for the student, traceback for the instructor or None, diagnosis key)."""
     if excinfo is None:
-        return "This check failed.", None
+        return "This check failed.", None, None
     error = excinfo.value
     if isinstance(error, SubmissionError):
-        return str(error), None
+        return str(error), None, type(error).__name__
     if isinstance(error, AssertionError):
         message = str(error).strip()
-        return (message or "This check failed."), None
+        signature = getattr(error, "signature", None)
+        return (message or "This check failed."), None, signature if isinstance(signature, str) else None
     detail = "".join(traceback.format_exception(excinfo.type, error, excinfo.tb))
-    return INTERNAL_ERROR, detail
+    return INTERNAL_ERROR, detail, None
 
 
 def run_hidden_tests(submission, seed: int, tests_dir: Path = GRADING_TESTS,
@@ -137,7 +139,7 @@ def run_hidden_tests(submission, seed: int, tests_dir: Path = GRADING_TESTS,
     with redirect_stdout(log), redirect_stderr(log):
         exit_code = pytest.main(args, plugins=[_ProviderPlugin(submission), collector])
     seconds = time.perf_counter() - started
-    collect_errors = [detail for key, (_, detail) in collector.failures.items() if key.startswith("collect:")]
+    collect_errors = [detail for key, (_, detail, _) in collector.failures.items() if key.startswith("collect:")]
     if exit_code not in (0, 1) or collect_errors or not collector.order:
         raise RuntimeError(f"the hidden tests could not run (pytest exit {int(exit_code)}):\n"
                            + "\n".join(collect_errors) + "\n" + log.getvalue()[-4000:])
@@ -161,5 +163,6 @@ def run_hidden_tests(submission, seed: int, tests_dir: Path = GRADING_TESTS,
             tags=tags,
             nodeid=nodeid,
             internal_error=failure[1] if failure else None,
+            diagnosis=failure[2] if failure else None,
         ))
     return SuiteResult(seed=seed, tests=tuple(tests), seconds=seconds, log=log.getvalue())
