@@ -14,6 +14,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+# Imported here, not lazily: a sandbox that has dropped privileges may no longer be
+# able to read the package's files, so everything it needs is loaded up front.
+from autograder import testfunctions
 from autograder.errors import (
     AutogradUsed,
     FunctionMissing,
@@ -73,8 +76,6 @@ class Dispatcher:
         return plain
 
     def reference_function(self, kind: str, params: dict) -> HandleRef:
-        from autograder import testfunctions
-
         return self._store(testfunctions.make(kind, **params))
 
     def getattr(self, ref_id: int, attr: str) -> Any:
