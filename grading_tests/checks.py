@@ -1,0 +1,141 @@
+"""Calling a student's function the way every hidden test does, and drawing test inputs.
+
+:func:`call` sends copies of the arguments, asks the provider for the arguments as
+they were after the call, and fails with a clear message if the student's function
+wrote into one of them. Input drawing keeps every dimension different (so a
+transposition cannot hide) and pre-activations away from ReLU's kink.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from autograder.errors import StudentException
+from grading_tests.diagnose import MODIFIED_IN_PLACE, STATE_KEPT, GradingFailure, compact
+from grading_tests.reference import KINK_MARGIN
+
+
+def describe_inputs(args: Mapping[str, object]) -> str:
+    """``"\\n  with z = [...]"`` lines for a failure message (arrays shown compactly)."""
+    lines = []
+    for name, value in args.items():
+        if isinstance(value, dict):
+            value = "{" + ", ".join(f"{k}: shape {getattr(v, 'shape', '?')}" for k, v in value.items()) + "}"
+            lines.append(f"\n  with {name} = {value}")
+        else:
+            lines.append(f"\n  with {name} = {compact(value)}")
+    return "".join(lines)
+
+
+def call(nb, function: str, args: Mapping[str, object], *, numpy_only: bool = False,
+         readonly: bool = False, repeat: bool = False, may_modify: tuple[str, ...] = ()):
+    """Call ``function`` from notebook ``nb`` with ``args`` (name -> value, in order).
+
+    Fails if an argument not named in ``may_modify`` holds different values after the
+    call. ``readonly``: arrays arrive read-only, so writing into one (even to restore it
+    later) fails with a message saying so. ``repeat``: call a second time with the same
+    arguments and fail if the answer differs (state kept between calls).
+    """
+    names = list(args)
+    originals = list(args.values())
+    result, after = _call_once(nb, function, names, originals, numpy_only, readonly)
+    changed = _changed(names, originals, after, may_modify)
+    if changed:
+        raise GradingFailure(
+            f"`{function}` {MODIFIED_IN_PLACE} {', '.join(changed)} in place: a function must leave "
+            "its array arguments as they were; compute new arrays (e.g. np.maximum(z, 0), "
+            "not z[z < 0] = 0; p - lr * g, not p -= lr * g)."
+            + describe_inputs({n: a for n, a in zip(names, originals) if n in changed})
+        )
+    if repeat:
+        again, _ = _call_once(nb, function, names, originals, numpy_only, readonly)
+        if not _same(result, again):
+            raise GradingFailure(
+                f"`{function}` gives a different answer when called a second time with the same "
+                f"arguments ({STATE_KEPT}?): a function's result must depend only on its arguments."
+                f"\n  first call:  {compact(result)}\n  second call: {compact(again)}"
+            )
+    return result
+
+
+def _call_once(nb, function, names, originals, numpy_only, readonly):
+    sent = [_copy_plain(a) for a in originals]
+    try:
+        return nb.call(function, *sent, numpy_only=numpy_only, readonly_args=readonly, return_args=True)
+    except StudentException as error:
+        if readonly and "read-only" in error.message:
+            raise GradingFailure(
+                f"`{function}` {MODIFIED_IN_PLACE} in place (the grader passed read-only arrays and "
+                f"your code wrote into one: {error.exc_type}: {error.message}). Leave the arguments "
+                "alone and compute new arrays."
+            ) from None
+        raise
+
+
+def _copy_plain(value):
+    """A copy of plain data (so the student cannot touch our originals); Handles and
+    test functions pass through as they are."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, dict):
+        return {k: _copy_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copy_plain(v) for v in value)
+    return value
+
+
+def _changed(names, originals, after, may_modify):
+    changed = []
+    for name, old, new in zip(names, originals, after):
+        if name in may_modify:
+            continue
+        if isinstance(old, dict):
+            if not isinstance(new, dict) or any(k not in new or not _same(v, new[k]) for k, v in old.items()):
+                changed.append(name)
+        elif isinstance(old, np.ndarray) and not _same(old, new):
+            changed.append(name)
+    return changed
+
+
+def _same(a, b) -> bool:
+    """Exactly the same plain data (arrays bit for bit, nan equal to nan)."""
+    if isinstance(a, np.ndarray):
+        return (
+            isinstance(b, np.ndarray) and a.shape == b.shape and a.dtype == b.dtype
+            and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+        )
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b):
+        return True
+    return type(a) is type(b) and a == b
+
+
+def unpack_pair(result, function: str, first: str, second: str):
+    """``(out, cache) = result`` with a message when ``result`` is not a pair."""
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise GradingFailure(
+            f"`{function}` must return a pair ({first}, {second}); it returned {compact(result)}."
+        )
+    return result
+
+
+# ------------------------------------------------------------------------ test inputs
+
+
+def distinct_sizes(rng: np.random.Generator, k: int, low: int = 3, high: int = 10) -> list[int]:
+    """``k`` different sizes in ``[low, high]``: no two dimensions can be confused."""
+    return [int(v) for v in rng.choice(np.arange(low, high + 1), size=k, replace=False)]
+
+
+def away_from_kinks(draw: Callable[[], tuple], preactivations: Callable[..., list], tries: int = 1000):
+    """Redraw ``draw()`` until every pre-activation is at least KINK_MARGIN from 0."""
+    for _ in range(tries):
+        sample = draw()
+        if all(np.min(np.abs(Z)) >= KINK_MARGIN for Z in preactivations(*sample)):
+            return sample
+    raise RuntimeError("could not draw inputs away from the ReLU kink")  # a grader bug, not a student's

@@ -1,0 +1,329 @@
+"""Failure messages a student can act on, and the signatures of common mistakes.
+
+A failing check raises :class:`GradingFailure`; its message is all the student sees
+(the harness never shows a traceback or a line of test source). Everything else in
+this module is a pure function of arrays: given what a student's function returned
+and what it should have returned, say what is wrong, naming the mistake when the
+difference has a known signature (a factor of N, a sign flip, a transposition, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from grading_tests.reference import relative_error
+
+
+# Phrases the mistake catalogue expects to find; kept as constants so the two agree.
+SUMMED_NOT_AVERAGED = "summed over the batch instead of averaged"
+DIVIDED_BY_N = "divided by the batch size N once too often"
+SIGN_FLIP = "sign flip"
+FACTOR_2 = "factor of 2"
+FACTOR_HALF = "factor of 1/2"
+TRANSPOSED = "transposed"
+WRONG_SHAPE = "wrong shape"
+BIAS_NOT_SUMMED = "bias not summed over the batch"
+FLOAT32 = "float32"
+NON_FINITE = "non-finite"
+MODIFIED_IN_PLACE = "modified its argument"
+STATE_KEPT = "state kept between calls"
+RELU_MASK_MISSING = "ReLU mask is missing"
+RELU_MASK_WRONG = "ReLU mask is taken from the wrong tensor"
+EXTRA_SIGMOID_DERIVATIVE = "extra sigmoid derivative"
+FORWARD_DIFFERENCE = "forward difference"
+EPS_IGNORED = "eps argument is ignored"
+NOT_EXACT_AT_EXTREMES = "not exact at extreme inputs"
+
+#: Key of each named mistake (what reports count), by the phrase its message contains.
+#: The first phrase found in a message names it.
+SIGNATURES = {
+    RELU_MASK_MISSING: "relu-mask-missing",
+    RELU_MASK_WRONG: "relu-mask-wrong-tensor",
+    EXTRA_SIGMOID_DERIVATIVE: "extra-sigmoid-derivative",
+    BIAS_NOT_SUMMED: "bias-not-summed",
+    SUMMED_NOT_AVERAGED: "summed-not-averaged",
+    DIVIDED_BY_N: "divided-by-n",
+    SIGN_FLIP: "sign-flip",
+    FACTOR_HALF: "factor-half",
+    FACTOR_2: "factor-2",
+    TRANSPOSED: "transposed",
+    WRONG_SHAPE: "wrong-shape",
+    FLOAT32: "float32",
+    NON_FINITE: "non-finite",
+    NOT_EXACT_AT_EXTREMES: "inexact-at-extremes",
+    MODIFIED_IN_PLACE: "modified-in-place",
+    STATE_KEPT: "state-kept",
+    FORWARD_DIFFERENCE: "forward-difference",
+    EPS_IGNORED: "eps-ignored",
+}
+
+
+#: What a student reads when their gradients match one of the reference's known wrong
+#: variants (``reference.two_layer_grad_variants``, ``reference.mlp_grad_variants``).
+VARIANT_TEXT = {
+    "relu_mask_missing": f"the {RELU_MASK_MISSING}: the gradient must not flow back through "
+    "ReLU where the pre-activation Z <= 0 (multiply by relu_grad(Z))",
+    "relu_mask_wrong_tensor": f"the {RELU_MASK_WRONG}: the mask is where the pre-activation "
+    "Z > 0, not where the incoming gradient is positive",
+    "extra_sigmoid_derivative": f"an {EXTRA_SIGMOID_DERIVATIVE}: with binary cross-entropy the "
+    "output layer's dL/dZ is already (p - y) / N; do not multiply by p * (1 - p) again",
+}
+
+
+def named_variants(variants: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, Mapping[str, np.ndarray]]:
+    """Reference variants keyed by what a student reads."""
+    return {VARIANT_TEXT[key]: grads for key, grads in variants.items()}
+
+
+def signature_of(message: str) -> str | None:
+    """The key of the first known mistake named in ``message``, or ``None``."""
+    for phrase, key in SIGNATURES.items():
+        if phrase in message:
+            return key
+    return None
+
+
+class GradingFailure(AssertionError):
+    """A check failed; ``str(self)`` is the diagnosis shown to the student.
+
+    ``signature`` is the key of the named mistake (see :data:`SIGNATURES`), found in
+    the message unless given; the harness reports it as the outcome's ``diagnosis``.
+    """
+
+    def __init__(self, message: str, signature: str | None = None):
+        super().__init__(message)
+        self.signature = signature if signature is not None else signature_of(message)
+
+#: A fitted factor counts as "exactly k" within this relative distance. The fit of a
+#: correct-up-to-a-factor result is exact to ~1e-15; unrelated results miss by O(1).
+FACTOR_TOLERANCE = 1e-6
+
+
+def compact(a, precision: int = 4) -> str:
+    """An array or number on one short line: at most a few entries from each end."""
+    if isinstance(a, np.ndarray):
+        text = np.array2string(
+            a, precision=precision, threshold=12, edgeitems=2, max_line_width=10_000, separator=", "
+        )
+        text = " ".join(text.split())
+        return f"{text} (shape {a.shape}, {a.dtype})" if a.ndim else text
+    if isinstance(a, float):
+        return f"{a:.{precision + 2}g}"
+    text = repr(a)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def expected_got(expected, got) -> str:
+    return f"\n  expected: {compact(expected)}\n  got:      {compact(got)}"
+
+
+def fitted_factor(got: np.ndarray, expected: np.ndarray) -> float | None:
+    """The scalar ``r`` with ``got == r * expected`` if one fits exactly, else ``None``."""
+    e = expected.astype(np.float64).ravel()
+    g = got.astype(np.float64).ravel()
+    ee = float(e @ e)
+    if ee == 0.0 or not np.all(np.isfinite(g)):
+        return None
+    r = float(g @ e) / ee
+    if relative_error(g, r * e) > FACTOR_TOLERANCE:
+        return None
+    return r
+
+
+def _near(r: float, k: float) -> bool:
+    return abs(r - k) <= FACTOR_TOLERANCE * max(abs(k), 1.0)
+
+
+def factor_signature(r: float, batch: int | None = None) -> str:
+    """Name the factor by which a result is off (``got == r * expected``)."""
+    if batch is not None and batch > 2:
+        if _near(r, batch):
+            return f"it is N = {batch} times too large: {SUMMED_NOT_AVERAGED} (divide by N)"
+        if _near(r, 1.0 / batch):
+            return f"it is N = {batch} times too small: {DIVIDED_BY_N}"
+        if _near(r, -batch) or _near(r, -1.0 / batch):
+            return f"it has a {SIGN_FLIP} and is off by a factor of N = {batch}"
+    if _near(r, -1.0):
+        return f"it has the opposite sign (a {SIGN_FLIP})"
+    if _near(r, 2.0):
+        return f"it is twice too large (a {FACTOR_2})"
+    if _near(r, 0.5):
+        return f"it is half what it should be (a {FACTOR_HALF})"
+    if _near(r, 0.0):
+        return "it is all zeros"
+    return f"it is off by a constant factor of {r:.6g}"
+
+
+def shape_signature(got: np.ndarray, expected: np.ndarray, batch: int | None = None) -> str:
+    """Explain a shape mismatch; called only when the shapes differ."""
+    if got.ndim == 2 and expected.ndim == 2 and got.shape == expected.shape[::-1]:
+        if relative_error(got.T, expected) < 1e-9:
+            return f"it is {TRANSPOSED}: expected shape {expected.shape}, got {got.shape} (and its .T is right)"
+        return f"it has the {TRANSPOSED} shape: expected {expected.shape}, got {got.shape}"
+    if expected.ndim == 1 and got.ndim == 2 and got.shape[1] == expected.shape[0] and got.shape[0] != 1:
+        if relative_error(got.sum(axis=0), expected) < 1e-9:
+            return (
+                f"{BIAS_NOT_SUMMED}: expected shape {expected.shape}, got {got.shape}; "
+                "sum the per-sample gradients over axis 0"
+            )
+    if got.size == expected.size:
+        return f"{WRONG_SHAPE}: expected shape {expected.shape}, got {got.shape} (same number of entries)"
+    return f"{WRONG_SHAPE}: expected shape {expected.shape}, got {got.shape}"
+
+
+def array_problem(got, expected: np.ndarray, *, tol: float, batch: int | None = None) -> str | None:
+    """What is wrong with ``got`` as a stand-in for ``expected``, or ``None`` if nothing.
+
+    Checks type, shape, dtype and finiteness, then closeness (``relative_error <= tol``);
+    a wrong value is named by its signature when it has one.
+    """
+    if isinstance(got, (bool, np.bool_)) or not isinstance(got, (np.ndarray, int, float)):
+        return f"it is a {type(got).__name__}, expected a NumPy array of shape {expected.shape}"
+    if not isinstance(got, np.ndarray):
+        if expected.size == 1:
+            got = np.asarray(got, dtype=np.float64)
+        else:
+            return f"it is a single number, expected an array of shape {expected.shape}"
+    if got.shape != expected.shape:
+        return shape_signature(got, expected, batch)
+    if got.dtype == np.float32:
+        return f"it has dtype {FLOAT32}; use float64 throughout"
+    if got.dtype != expected.dtype and not (got.dtype.kind == "f" and expected.dtype.kind == "f"):
+        return f"it has dtype {got.dtype}, expected {expected.dtype}"
+    if got.dtype.kind in "fc" and not np.all(np.isfinite(got)):
+        return f"it contains {NON_FINITE} values (nan or inf)"
+    err = relative_error(got, expected)
+    if err <= tol:
+        return None
+    r = fitted_factor(got, expected)
+    if r is not None:
+        return factor_signature(r, batch)
+    return f"its values are wrong (relative error {err:.2g})"
+
+
+def check_array(got, expected, *, what: str, tol: float, batch: int | None = None, inputs: str = "") -> None:
+    """Raise :class:`GradingFailure` unless ``got`` matches ``expected`` within ``tol``.
+
+    ``what`` names the result (``"`relu(z)`"``); ``inputs`` is a compact description of
+    the inputs, shown with the expected and actual values.
+    """
+    expected = np.asarray(expected)
+    problem = array_problem(got, expected, tol=tol, batch=batch)
+    if problem is not None:
+        raise GradingFailure(f"{what} is wrong: {problem}.{inputs}{expected_got(expected, got)}")
+
+
+def check_scalar(got, expected: float, *, what: str, tol: float, batch: int | None = None, inputs: str = "") -> None:
+    """Like :func:`check_array` for a function that must return one Python float."""
+    if isinstance(got, np.ndarray) and got.size == 1:
+        raise GradingFailure(
+            f"{what} returned an array of shape {got.shape}; return a Python float (use float(...)).{inputs}"
+        )
+    if isinstance(got, bool) or not isinstance(got, (int, float)):
+        raise GradingFailure(f"{what} returned a {type(got).__name__}; return a Python float.{inputs}")
+    got = float(got)
+    if not np.isfinite(got):
+        raise GradingFailure(f"{what} is {NON_FINITE} ({got}).{inputs}{expected_got(expected, got)}")
+    err = relative_error(got, expected)
+    if err <= tol:
+        return
+    r = fitted_factor(np.array([got]), np.array([expected]))
+    hint = factor_signature(r, batch) if r is not None and _named_factor(r, batch) else f"relative error {err:.2g}"
+    raise GradingFailure(f"{what} is wrong: {hint}.{inputs}{expected_got(expected, got)}")
+
+
+def _named_factor(r: float, batch: int | None) -> bool:
+    """For one number any ratio "fits"; only the named factors say anything."""
+    return not factor_signature(r, batch).startswith(("it is off by a constant", "it is all zeros"))
+
+
+def gradient_errors(got: Mapping, expected: Mapping) -> dict[str, float]:
+    """Relative error per parameter (``inf`` where the shapes differ)."""
+    errors = {}
+    for key, exp in expected.items():
+        g = got.get(key)
+        if isinstance(g, np.ndarray) and g.shape == exp.shape and g.dtype.kind in "fiu":
+            errors[key] = relative_error(g, exp)
+        else:
+            errors[key] = float("inf")
+    return errors
+
+
+def gradients_problem(
+    got,
+    expected: Mapping[str, np.ndarray],
+    *,
+    order: Iterable[str],
+    tol: float,
+    batch: int | None = None,
+    variants: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+) -> str | None:
+    """What is wrong with a dict of gradients, or ``None``.
+
+    ``order`` is the backward order (the first wrong parameter in it is where to look).
+    ``variants`` maps the name of a known mistake to the gradients that mistake yields;
+    if the student's gradients match one of those, the message names it.
+    """
+    order = tuple(order)
+    if not isinstance(got, dict):
+        return f"it returned a {type(got).__name__}, expected a dict with keys {sorted(expected)}"
+    missing = [k for k in order if k not in got]
+    if missing:
+        return f"the gradients dict has no entry for {', '.join(missing)} (expected keys {list(order)})"
+    extra = sorted(set(got) - set(expected), key=str)
+    if extra:
+        return f"the gradients dict has unexpected keys {extra} (expected exactly {list(order)})"
+
+    problems = {k: array_problem(got[k], expected[k], tol=tol, batch=batch) for k in order}
+    wrong = [k for k in order if problems[k] is not None]
+    if not wrong:
+        return None
+
+    for name, variant in (variants or {}).items():
+        if all(
+            array_problem(got[k], variant[k], tol=tol, batch=batch) is None for k in order
+        ):
+            return f"{name}. The gradients of {', '.join(wrong)} are off; " + _error_list(got, expected, order)
+
+    # One factor shared by every wrong gradient (forgot 1/N, flipped the sign upstream).
+    factors = {problems[k] for k in wrong}
+    if len(wrong) > 1 and len(factors) == 1:
+        common = next(iter(factors))
+        if not common.startswith("its values are wrong"):
+            return f"for {', '.join(wrong)}: {common}. " + _error_list(got, expected, order)
+    first = wrong[0]
+    return (
+        f"the first wrong gradient in backward order is {first}: {problems[first]}. "
+        + _error_list(got, expected, order)
+        + expected_got(expected[first], got[first])
+    )
+
+
+def _error_list(got, expected, order) -> str:
+    errors = gradient_errors(got, expected)
+    return "Relative error per parameter: " + ", ".join(
+        f"{k} {errors[k]:.1e}" if np.isfinite(errors[k]) else f"{k} (shape/type)" for k in order
+    )
+
+
+def modified_arguments(before: Mapping[str, object], after: Mapping[str, object]) -> list[str]:
+    """Names of the arrays (or dicts of arrays) whose contents changed during a call."""
+    changed = []
+    for name, old in before.items():
+        new = after[name]
+        if isinstance(old, dict):
+            if not isinstance(new, dict) or any(
+                k not in new or not _same_array(v, new[k]) for k, v in old.items()
+            ):
+                changed.append(name)
+        elif isinstance(old, np.ndarray) and not _same_array(old, new):
+            changed.append(name)
+    return changed
+
+
+def _same_array(a, b) -> bool:
+    if not isinstance(b, np.ndarray) or a.shape != b.shape:
+        return False
+    return bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f" and b.dtype.kind == "f"))

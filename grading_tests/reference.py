@@ -1,0 +1,303 @@
+"""Trusted references for the hidden tests: float64 NumPy closed forms and PyTorch autograd.
+
+Nothing here comes from a student notebook or from the instructor's solution: the
+references are written independently so that a shared mistake cannot pass unseen.
+Gradients come from PyTorch autograd; finite differences are taken of the reference
+losses here, never of a student's function.
+
+Shapes follow the contract: X (N, D), y (N, 1), W (fan_in, fan_out), b (fan_out,).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+#: Finite-difference step: central differences, float64 (CURRICULUM.md step 4).
+FD_STEP = 1e-6
+#: Pre-activations closer than this to 0 are resampled: a gradient check that
+#: straddles a ReLU kink disagrees for reasons that are not the student's.
+KINK_MARGIN = 1e-3
+
+
+def _t(a) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(a, dtype=np.float64))
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().numpy().copy()
+
+
+# --------------------------------------------------------------------------- 01_relu
+
+
+def relu(z):
+    return np.maximum(z, 0.0)
+
+
+def relu_grad(z):
+    # PyTorch's convention: the derivative at exactly 0 is 0.
+    return (np.asarray(z) > 0).astype(np.float64)
+
+
+def sigmoid(z):
+    return _np(torch.sigmoid(_t(z)))
+
+
+def sigmoid_grad(z):
+    s = sigmoid(z)
+    return s * (1.0 - s)
+
+
+def central_difference(f, x, eps=FD_STEP):
+    """``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)`` for every entry of ``x`` (any shape)."""
+    x = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + eps
+        plus = f(x)
+        x[i] = old - eps
+        minus = f(x)
+        x[i] = old
+        grad[i] = (plus - minus) / (2.0 * eps)
+    return grad
+
+
+def relative_error(a, b, tiny=1e-300) -> float:
+    """``max|a - b| / max(max|a| + max|b|, tiny)``: 0 when equal, about 1 when unrelated."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    num = float(np.max(np.abs(a - b))) if a.size else 0.0
+    den = (float(np.max(np.abs(a))) if a.size else 0.0) + (float(np.max(np.abs(b))) if b.size else 0.0)
+    return num / max(den, tiny)
+
+
+# ------------------------------------------------------------------------ 02_backward
+
+TWO_LAYER_KEYS = ("W1", "b1", "W2", "b2")
+#: Backward order: the gradient a backward pass computes first comes first.
+TWO_LAYER_BACKWARD_ORDER = ("W2", "b2", "W1", "b1")
+
+
+def two_layer_preactivation(X, params):
+    return X @ params["W1"] + params["b1"]
+
+
+def two_layer_forward(X, params):
+    Z1 = _t(X) @ _t(params["W1"]) + _t(params["b1"])
+    return _np(torch.relu(Z1) @ _t(params["W2"]) + _t(params["b2"]))
+
+
+def mse_loss(out, y) -> float:
+    return float(np.mean(0.5 * (np.asarray(out) - np.asarray(y)) ** 2))
+
+
+def two_layer_loss(X, y, params) -> float:
+    return mse_loss(two_layer_forward(X, params), y)
+
+
+def two_layer_grads(X, y, params):
+    """Autograd gradients of ``mse_loss(forward(X, params), y)``, as float64 arrays."""
+    p = {k: _t(params[k]).clone().requires_grad_(True) for k in TWO_LAYER_KEYS}
+    out = torch.relu(_t(X) @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]
+    loss = torch.mean(0.5 * (out - _t(y)) ** 2)
+    loss.backward()
+    return {k: _np(p[k].grad) for k in TWO_LAYER_KEYS}
+
+
+def two_layer_grad_variants(X, y, params):
+    """Gradients of the common wrong backward passes, by the key of the mistake
+    (``grading_tests.diagnose.VARIANT_TEXT`` says them in words).
+
+    Computed by hand in NumPy from the reference forward quantities; a student's
+    gradients that match one of these (and not the truth) get that diagnosis.
+    """
+    N = X.shape[0]
+    Z1 = two_layer_preactivation(X, params)
+    A1 = relu(Z1)
+    out = A1 @ params["W2"] + params["b2"]
+    dout = (out - y) / N
+    dA1 = dout @ params["W2"].T
+
+    def grads(dZ1, dout=dout):
+        return {"W2": A1.T @ dout, "b2": dout.sum(0), "W1": X.T @ dZ1, "b1": dZ1.sum(0)}
+
+    return {
+        "relu_mask_missing": grads(dA1),
+        "relu_mask_wrong_tensor": grads(dA1 * (dA1 > 0)),
+    }
+
+
+# ----------------------------------------------------------------------------- 03_mlp
+
+
+def layer_count(params) -> int:
+    return sum(1 for k in params if k.startswith("W"))
+
+
+def mlp_keys(L: int) -> tuple[str, ...]:
+    return tuple(f"{p}{l}" for l in range(1, L + 1) for p in ("W", "b"))
+
+
+def mlp_backward_order(L: int) -> tuple[str, ...]:
+    return tuple(f"{p}{l}" for l in range(L, 0, -1) for p in ("W", "b"))
+
+
+def init_mlp(layer_sizes, seed):
+    """He initialisation exactly as the contract draws it."""
+    rng = np.random.default_rng(seed)
+    params = {}
+    for l in range(1, len(layer_sizes)):
+        fan_in, fan_out = layer_sizes[l - 1], layer_sizes[l]
+        params[f"W{l}"] = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
+        params[f"b{l}"] = np.zeros(fan_out)
+    return params
+
+
+def init_mlp_fan_out(layer_sizes, seed):
+    """The same draws scaled by fan_out: a frequent misreading of He initialisation."""
+    rng = np.random.default_rng(seed)
+    params = {}
+    for l in range(1, len(layer_sizes)):
+        fan_in, fan_out = layer_sizes[l - 1], layer_sizes[l]
+        params[f"W{l}"] = rng.normal(0.0, np.sqrt(2.0 / fan_out), size=(fan_in, fan_out))
+        params[f"b{l}"] = np.zeros(fan_out)
+    return params
+
+
+def mlp_preactivations(X, params):
+    """The pre-activations ``Z1 .. ZL`` of the reference forward pass (NumPy)."""
+    L = layer_count(params)
+    A = X
+    Zs = []
+    for l in range(1, L + 1):
+        Z = A @ params[f"W{l}"] + params[f"b{l}"]
+        Zs.append(Z)
+        A = relu(Z)
+    return Zs
+
+
+def _torch_mlp(X, p, L):
+    A = _t(X)
+    for l in range(1, L + 1):
+        Z = A @ p[f"W{l}"] + p[f"b{l}"]
+        A = torch.relu(Z) if l < L else torch.sigmoid(Z)
+    return A
+
+
+def mlp_forward(X, params):
+    L = layer_count(params)
+    return _np(_torch_mlp(X, {k: _t(v) for k, v in params.items()}, L))
+
+
+def bce_of_probs(probs, y) -> float:
+    """Mean BCE of probabilities (no clipping: references only meet probs inside (0, 1))."""
+    return float(F.binary_cross_entropy(_t(probs), _t(y)))
+
+
+def mlp_loss(X, y, params) -> float:
+    return bce_of_probs(mlp_forward(X, params), y)
+
+
+def mlp_grads(X, y, params):
+    """Autograd gradients of the mean BCE of ``mlp_forward(X, params)`` against ``y``."""
+    L = layer_count(params)
+    p = {k: _t(v).clone().requires_grad_(True) for k, v in params.items()}
+    probs = _torch_mlp(X, p, L)
+    F.binary_cross_entropy(probs, _t(y)).backward()
+    return {k: _np(p[k].grad) for k in mlp_keys(L)}
+
+
+def mlp_grads_numpy(X, y, params, *, extra_sigmoid_derivative=False):
+    """The same gradients by hand (fast; used for training trajectories and variants).
+
+    ``extra_sigmoid_derivative`` multiplies dL/dZL by p(1 - p) once more, the classic
+    mistake of chaining through the sigmoid after already using ``p - y``.
+    """
+    L = layer_count(params)
+    N = X.shape[0]
+    As = [X]
+    A = X
+    for l in range(1, L + 1):
+        Z = A @ params[f"W{l}"] + params[f"b{l}"]
+        A = relu(Z) if l < L else 1.0 / (1.0 + np.exp(-Z))
+        As.append(A)
+    probs = As[-1]
+    dZ = (probs - y) / N
+    if extra_sigmoid_derivative:
+        dZ = dZ * probs * (1.0 - probs)
+    grads = {}
+    for l in range(L, 0, -1):
+        grads[f"W{l}"] = As[l - 1].T @ dZ
+        grads[f"b{l}"] = dZ.sum(0)
+        if l > 1:
+            dZ = (dZ @ params[f"W{l}"].T) * (As[l - 1] > 0)
+    return grads
+
+
+def mlp_grad_variants(X, y, params):
+    return {
+        "extra_sigmoid_derivative": mlp_grads_numpy(X, y, params, extra_sigmoid_derivative=True),
+    }
+
+
+def sgd_step(params, grads, lr):
+    return {k: params[k] - lr * grads[k] for k in params}
+
+
+def train_mlp(X, y, layer_sizes, lr, epochs, seed):
+    """The contract's training loop; ``losses[i]`` is the loss before step ``i``."""
+    params = init_mlp(layer_sizes, seed)
+    losses = []
+    for _ in range(epochs):
+        probs = _np_mlp_forward(X, params)
+        losses.append(bce_loss(probs, y))
+        params = sgd_step(params, mlp_grads_numpy(X, y, params), lr)
+    return params, losses
+
+
+def _np_mlp_forward(X, params):
+    L = layer_count(params)
+    A = X
+    for l in range(1, L + 1):
+        Z = A @ params[f"W{l}"] + params[f"b{l}"]
+        A = relu(Z) if l < L else 1.0 / (1.0 + np.exp(-Z))
+    return A
+
+
+def xor_data(rng, n, margin=0.1):
+    """XOR-style data: ``x ~ U([-1, 1]^2)``, ``y = 1[x1 * x2 < 0]``, kept ``margin`` off the axes."""
+    X = rng.uniform(margin, 1.0, size=(n, 2)) * rng.choice([-1.0, 1.0], size=(n, 2))
+    y = (X[:, :1] * X[:, 1:] < 0).astype(np.float64)
+    return X, y
+
+
+# ----------------------------------------------------------------------------- 04_bce
+
+
+def bce_loss(probs, y, eps=1e-12) -> float:
+    p = np.clip(probs, eps, 1.0 - eps)
+    return float(np.mean(-(y * np.log(p) + (1.0 - y) * np.log(1.0 - p))))
+
+
+def bce_dloss_dprob(p, y):
+    return -y / p + (1.0 - y) / (1.0 - p)
+
+
+def bce_with_logits(z, y) -> float:
+    """The stable closed form ``max(z, 0) - z y + log(1 + exp(-|z|))``, averaged."""
+    z = np.asarray(z, dtype=np.float64)
+    return float(np.mean(np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))))
+
+
+def bce_with_logits_torch(z, y) -> float:
+    return float(F.binary_cross_entropy_with_logits(_t(z), _t(y)))
+
+
+def bce_grad_logits(z, y):
+    """Autograd gradient of ``binary_cross_entropy_with_logits`` (mean) w.r.t. ``z``."""
+    zt = _t(z).clone().requires_grad_(True)
+    F.binary_cross_entropy_with_logits(zt, _t(y)).backward()
+    return _np(zt.grad)
