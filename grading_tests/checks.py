@@ -30,7 +30,7 @@ def describe_inputs(args: Mapping[str, object]) -> str:
 
 
 def call(nb, function: str, args: Mapping[str, object], *, numpy_only: bool = False,
-         readonly: bool = False, repeat: bool = False, may_modify: tuple[str, ...] = ()):
+         readonly: bool = False, repeat=False, may_modify: tuple[str, ...] = ()):
     """Call ``function`` from notebook ``nb`` with ``args`` (name -> value, in order).
 
     Fails if an argument not named in ``may_modify`` holds different values after the
@@ -51,7 +51,8 @@ def call(nb, function: str, args: Mapping[str, object], *, numpy_only: bool = Fa
         )
     if repeat:
         again, _ = _call_once(nb, function, names, originals, numpy_only, readonly)
-        if not _same(result, again):
+        compared = repeat if callable(repeat) else (lambda value: value)
+        if not _same(compared(result), compared(again)):
             raise GradingFailure(
                 f"`{function}` gives a different answer when called a second time with the same "
                 f"arguments ({STATE_KEPT}?): a function's result must depend only on its arguments."

@@ -197,6 +197,8 @@ def array_problem(got, expected: np.ndarray, *, tol: float, batch: int | None = 
     err = relative_error(got, expected)
     if err <= tol:
         return None
+    if got.ndim == 2 and got.shape[0] == got.shape[1] > 1 and relative_error(got.T, expected) <= tol:
+        return f"it is {TRANSPOSED} (a square matrix whose .T is right)"
     r = fitted_factor(got, expected)
     if r is not None:
         return factor_signature(r, batch)
@@ -327,3 +329,12 @@ def _same_array(a, b) -> bool:
     if not isinstance(b, np.ndarray) or a.shape != b.shape:
         return False
     return bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f" and b.dtype.kind == "f"))
+
+
+def check_gradients(got, expected, *, what: str, order, tol: float, batch: int | None = None,
+                    variants=None, inputs: str = "") -> None:
+    """Raise :class:`GradingFailure` unless the dict ``got`` matches ``expected``."""
+    problem = gradients_problem(got, expected, order=order, tol=tol, batch=batch,
+                                variants=named_variants(variants or {}))
+    if problem is not None:
+        raise GradingFailure(f"{what} is wrong: {problem}{inputs}")

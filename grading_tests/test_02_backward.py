@@ -1,0 +1,186 @@
+"""02_backward: manual backprop through one hidden layer (30 points)."""
+
+import numpy as np
+import pytest
+
+from grading_tests import reference as ref
+from grading_tests.checks import away_from_kinks, call, describe_inputs, distinct_sizes, unpack_pair
+from grading_tests.diagnose import check_array, check_gradients, check_scalar
+
+pytestmark = pytest.mark.notebook("02_backward")
+
+#: Values computed the same way in another order differ by a few ulps (measured
+#: < 1e-14 relative); any mistake in a formula is off by far more than 1e-6.
+VALUE_TOLERANCE = 1e-10
+#: Central differences (h = 1e-6) of the reference loss agree with autograd to ~1e-9
+#: relative (measured over 200 seeds: < 3e-9); CURRICULUM.md: < 1e-7 right, > 1e-4 wrong.
+FD_TOLERANCE = 1e-6
+
+
+def draw_problem(rng, N=None, D=None, H=None):
+    """X (N, D), y (N, 1), params for D -> H -> 1, every size different unless given,
+    and no pre-activation within KINK_MARGIN of ReLU's kink."""
+    sizes = iter(distinct_sizes(rng, 3))
+    N = N or next(sizes)
+    D = D or next(sizes)
+    H = H or next(sizes)
+
+    def draw():
+        X = rng.normal(size=(N, D))
+        params = {
+            "W1": rng.normal(0.0, 1.0 / np.sqrt(D), size=(D, H)),
+            "b1": rng.normal(0.0, 0.5, size=H),
+            "W2": rng.normal(0.0, 1.0 / np.sqrt(H), size=(H, 1)),
+            "b2": rng.normal(0.0, 0.5, size=1),
+        }
+        y = rng.normal(size=(N, 1))
+        return X, y, params
+
+    return away_from_kinks(draw, lambda X, y, params: [ref.two_layer_preactivation(X, params)])
+
+
+def inputs_text(X, y, params):
+    return describe_inputs({"X": X, "y": y, "params": params})
+
+
+def student_forward(nb, X, params, **options):
+    result = call(nb, "forward", {"X": X, "params": params}, **options)
+    return unpack_pair(result, "forward", "out", "cache")
+
+
+def student_gradients(nb, X, y, params, **options):
+    """The student's backward, fed the cache of the student's own forward."""
+    _, cache = student_forward(nb, X, params)
+    return call(nb, "backward", {"X": X, "y": y, "params": params, "cache": cache},
+                numpy_only=True, **options)
+
+
+def check_backward(got, X, y, params):
+    check_gradients(
+        got, ref.two_layer_grads(X, y, params), what="`backward`",
+        order=ref.TWO_LAYER_BACKWARD_ORDER, tol=VALUE_TOLERANCE, batch=X.shape[0],
+        variants=ref.two_layer_grad_variants(X, y, params), inputs=inputs_text(X, y, params),
+    )
+
+
+# -------------------------------------------------------------------------------- forward
+
+
+@pytest.mark.points(4)
+@pytest.mark.functions("forward")
+def test_forward_values(nb_backward, rng):
+    """forward returns out of shape (N, 1) equal to relu(X @ W1 + b1) @ W2 + b2"""
+    X, y, params = draw_problem(rng)
+    out, _ = student_forward(nb_backward, X, params, repeat=lambda pair: pair[0])
+    check_array(out, ref.two_layer_forward(X, params), what="`forward(X, params)[0]`",
+                tol=VALUE_TOLERANCE, inputs=inputs_text(X, y, params))
+
+
+@pytest.mark.points(1)
+@pytest.mark.functions("forward")
+def test_forward_batch_of_one(nb_backward, rng):
+    """forward works for a batch of one sample"""
+    X, y, params = draw_problem(rng, N=1)
+    out, _ = student_forward(nb_backward, X, params)
+    check_array(out, ref.two_layer_forward(X, params), what="`forward(X, params)[0]` for N = 1",
+                tol=VALUE_TOLERANCE, inputs=inputs_text(X, y, params))
+
+
+# ------------------------------------------------------------------------------- mse_loss
+
+
+@pytest.mark.points(3)
+@pytest.mark.functions("mse_loss")
+def test_mse_loss_values(nb_backward, rng):
+    """mse_loss is the mean of 0.5 * (out - y) ** 2 over the batch, as a float"""
+    N = distinct_sizes(rng, 1, 4, 12)[0]
+    out, y = rng.normal(size=(N, 1)), rng.normal(size=(N, 1))
+    got = call(nb_backward, "mse_loss", {"out": out, "y": y}, repeat=True)
+    check_scalar(got, ref.mse_loss(out, y), what="`mse_loss(out, y)`", tol=VALUE_TOLERANCE, batch=N,
+                 inputs=describe_inputs({"out": out, "y": y}))
+
+
+@pytest.mark.points(1)
+@pytest.mark.functions("mse_loss")
+def test_mse_loss_batch_of_one(nb_backward, rng):
+    """mse_loss of a batch of one sample"""
+    out, y = rng.normal(size=(1, 1)), rng.normal(size=(1, 1))
+    got = call(nb_backward, "mse_loss", {"out": out, "y": y})
+    check_scalar(got, ref.mse_loss(out, y), what="`mse_loss(out, y)` for N = 1", tol=VALUE_TOLERANCE,
+                 inputs=describe_inputs({"out": out, "y": y}))
+
+
+# ------------------------------------------------------------------------------- backward
+
+
+@pytest.mark.points(8)
+@pytest.mark.functions("backward", "forward")
+def test_backward_matches_autograd(nb_backward, rng):
+    """backward matches PyTorch autograd for W1, b1, W2 and b2, using NumPy only"""
+    X, y, params = draw_problem(rng)
+    check_backward(student_gradients(nb_backward, X, y, params), X, y, params)
+
+
+@pytest.mark.points(1)
+@pytest.mark.functions("backward", "forward")
+@pytest.mark.parametrize("param", ["W1", "b1", "W2", "b2"])
+def test_backward_finite_differences(nb_backward, rng, param):
+    """backward matches finite differences for {param}"""
+    X, y, params = draw_problem(rng)
+    got = student_gradients(nb_backward, X, y, params)
+    check_gradients(got, ref.two_layer_grads(X, y, params), what="`backward`",  # keys, shapes
+                    order=ref.TWO_LAYER_BACKWARD_ORDER, tol=1.0)
+    numeric = ref.central_difference(lambda p: ref.two_layer_loss(X, y, {**params, param: p}), params[param])
+    check_array(got[param], numeric, what=f"`backward(...)['{param}']` against finite differences of the loss",
+                tol=FD_TOLERANCE, batch=X.shape[0], inputs=inputs_text(X, y, params))
+
+
+@pytest.mark.points(1)
+@pytest.mark.functions("backward", "forward")
+def test_backward_batch_of_one(nb_backward, rng):
+    """backward is right for a batch of one sample"""
+    X, y, params = draw_problem(rng, N=1)
+    check_backward(student_gradients(nb_backward, X, y, params), X, y, params)
+
+
+@pytest.mark.points(1)
+@pytest.mark.functions("backward", "forward")
+def test_backward_square_layer(nb_backward, rng):
+    """backward is right when W1 is square (D == H)"""
+    D = distinct_sizes(rng, 1, 4, 9)[0]
+    N = distinct_sizes(rng, 1, 10, 14)[0]
+    X, y, params = draw_problem(rng, N=N, D=D, H=D)
+    check_backward(student_gradients(nb_backward, X, y, params), X, y, params)
+
+
+@pytest.mark.points(2)
+@pytest.mark.functions("backward", "forward")
+def test_backward_leaves_arguments(nb_backward, rng):
+    """backward leaves X, y, params and the cache unchanged and gives the same result twice"""
+    X, y, params = draw_problem(rng)
+    got = student_gradients(nb_backward, X, y, params, readonly=True, repeat=True)
+    check_backward(got, X, y, params)
+
+
+# ------------------------------------------------------------------------- autograd_grads
+
+
+@pytest.mark.points(4)
+@pytest.mark.functions("autograd_grads")
+def test_autograd_grads(nb_backward, rng):
+    """autograd_grads returns the reference gradients as float64 NumPy arrays"""
+    X, y, params = draw_problem(rng)
+    got = call(nb_backward, "autograd_grads", {"X": X, "y": y, "params": params})
+    check_gradients(got, ref.two_layer_grads(X, y, params), what="`autograd_grads`",
+                    order=ref.TWO_LAYER_BACKWARD_ORDER, tol=VALUE_TOLERANCE, batch=X.shape[0],
+                    variants=ref.two_layer_grad_variants(X, y, params), inputs=inputs_text(X, y, params))
+
+
+@pytest.mark.points(1)
+@pytest.mark.functions("autograd_grads")
+def test_autograd_grads_leaves_arguments(nb_backward, rng):
+    """autograd_grads leaves X, y and params unchanged and gives the same result twice"""
+    X, y, params = draw_problem(rng)
+    got = call(nb_backward, "autograd_grads", {"X": X, "y": y, "params": params}, readonly=True, repeat=True)
+    check_gradients(got, ref.two_layer_grads(X, y, params), what="`autograd_grads`",
+                    order=ref.TWO_LAYER_BACKWARD_ORDER, tol=VALUE_TOLERANCE, batch=X.shape[0])
