@@ -34,6 +34,9 @@ RELU_MASK_WRONG = "ReLU mask is taken from the wrong tensor"
 EXTRA_SIGMOID_DERIVATIVE = "extra sigmoid derivative"
 FORWARD_DIFFERENCE = "forward difference"
 EPS_IGNORED = "eps argument is ignored"
+HE_FAN_OUT = "scaled with fan_out instead of fan_in"
+LEGACY_RNG = "legacy global RNG"
+LOSS_AFTER_STEP = "recorded after the step"
 NOT_EXACT_AT_EXTREMES = "not exact at extreme inputs"
 
 #: Key of each named mistake (what reports count), by the phrase its message contains.
@@ -57,6 +60,9 @@ SIGNATURES = {
     STATE_KEPT: "state-kept",
     FORWARD_DIFFERENCE: "forward-difference",
     EPS_IGNORED: "eps-ignored",
+    HE_FAN_OUT: "he-fan-out",
+    LEGACY_RNG: "legacy-rng",
+    LOSS_AFTER_STEP: "loss-after-step",
 }
 
 
@@ -67,6 +73,10 @@ VARIANT_TEXT = {
     "ReLU where the pre-activation Z <= 0 (multiply by relu_grad(Z))",
     "relu_mask_wrong_tensor": f"the {RELU_MASK_WRONG}: the mask is where the pre-activation "
     "Z > 0, not where the incoming gradient is positive",
+    "he_fan_out": f"the weights are {HE_FAN_OUT}: He initialisation draws Wl with standard "
+    "deviation sqrt(2 / fan_in)",
+    "legacy_rng": f"the weights come from the {LEGACY_RNG} (np.random.seed / np.random.randn); "
+    "draw them from rng = np.random.default_rng(seed) with rng.normal",
     "extra_sigmoid_derivative": f"an {EXTRA_SIGMOID_DERIVATIVE}: with binary cross-entropy the "
     "output layer's dL/dZ is already (p - y) / N; do not multiply by p * (1 - p) again",
 }
@@ -261,6 +271,8 @@ def gradients_problem(
     tol: float,
     batch: int | None = None,
     variants: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+    noun: str = "gradient",
+    order_text: str = "in backward order",
 ) -> str | None:
     """What is wrong with a dict of gradients, or ``None``.
 
@@ -270,13 +282,13 @@ def gradients_problem(
     """
     order = tuple(order)
     if not isinstance(got, dict):
-        return f"it returned a {type(got).__name__}, expected a dict with keys {sorted(expected)}"
+        return f"it returned a {type(got).__name__}, expected a dict with keys {list(order)}"
     missing = [k for k in order if k not in got]
     if missing:
-        return f"the gradients dict has no entry for {', '.join(missing)} (expected keys {list(order)})"
+        return f"the {noun}s dict has no entry for {', '.join(missing)} (expected keys {list(order)})"
     extra = sorted(set(got) - set(expected), key=str)
     if extra:
-        return f"the gradients dict has unexpected keys {extra} (expected exactly {list(order)})"
+        return f"the {noun}s dict has unexpected keys {extra} (expected exactly {list(order)})"
 
     problems = {k: array_problem(got[k], expected[k], tol=tol, batch=batch) for k in order}
     wrong = [k for k in order if problems[k] is not None]
@@ -287,7 +299,7 @@ def gradients_problem(
         if all(
             array_problem(got[k], variant[k], tol=tol, batch=batch) is None for k in order
         ):
-            return f"{name}. The gradients of {', '.join(wrong)} are off; " + _error_list(got, expected, order)
+            return f"{name}. The {noun}s of {', '.join(wrong)} are off; " + _error_list(got, expected, order)
 
     # One factor shared by every wrong gradient (forgot 1/N, flipped the sign upstream).
     factors = {problems[k] for k in wrong}
@@ -297,7 +309,7 @@ def gradients_problem(
             return f"for {', '.join(wrong)}: {common}. " + _error_list(got, expected, order)
     first = wrong[0]
     return (
-        f"the first wrong gradient in backward order is {first}: {problems[first]}. "
+        f"the first wrong {noun}{' ' + order_text if order_text else ''} is {first}: {problems[first]}. "
         + _error_list(got, expected, order)
         + expected_got(expected[first], got[first])
     )
@@ -332,9 +344,10 @@ def _same_array(a, b) -> bool:
 
 
 def check_gradients(got, expected, *, what: str, order, tol: float, batch: int | None = None,
-                    variants=None, inputs: str = "") -> None:
+                    variants=None, inputs: str = "", noun: str = "gradient",
+                    order_text: str = "in backward order") -> None:
     """Raise :class:`GradingFailure` unless the dict ``got`` matches ``expected``."""
     problem = gradients_problem(got, expected, order=order, tol=tol, batch=batch,
-                                variants=named_variants(variants or {}))
+                                variants=named_variants(variants or {}), noun=noun, order_text=order_text)
     if problem is not None:
         raise GradingFailure(f"{what} is wrong: {problem}{inputs}")

@@ -167,6 +167,21 @@ def init_mlp_fan_out(layer_sizes, seed):
     return params
 
 
+def init_mlp_legacy(layer_sizes, seed):
+    """The same shapes from NumPy's legacy RNG (``np.random.seed(seed)`` then ``randn``)."""
+    legacy = np.random.RandomState(seed)
+    params = {}
+    for l in range(1, len(layer_sizes)):
+        fan_in, fan_out = layer_sizes[l - 1], layer_sizes[l]
+        params[f"W{l}"] = legacy.randn(fan_in, fan_out) * np.sqrt(2.0 / fan_in)
+        params[f"b{l}"] = np.zeros(fan_out)
+    return params
+
+
+def init_variants(layer_sizes, seed):
+    return {"he_fan_out": init_mlp_fan_out(layer_sizes, seed), "legacy_rng": init_mlp_legacy(layer_sizes, seed)}
+
+
 def mlp_preactivations(X, params):
     """The pre-activations ``Z1 .. ZL`` of the reference forward pass (NumPy)."""
     L = layer_count(params)
@@ -198,7 +213,8 @@ def bce_of_probs(probs, y) -> float:
 
 
 def mlp_loss(X, y, params) -> float:
-    return bce_of_probs(mlp_forward(X, params), y)
+    """The mean BCE of the network's predictions (NumPy; fast enough for finite differences)."""
+    return bce_loss(_np_mlp_forward(X, params), y)
 
 
 def mlp_grads(X, y, params):
@@ -210,7 +226,7 @@ def mlp_grads(X, y, params):
     return {k: _np(p[k].grad) for k in mlp_keys(L)}
 
 
-def mlp_grads_numpy(X, y, params, *, extra_sigmoid_derivative=False):
+def mlp_grads_numpy(X, y, params, *, extra_sigmoid_derivative=False, relu_mask=True):
     """The same gradients by hand (fast; used for training trajectories and variants).
 
     ``extra_sigmoid_derivative`` multiplies dL/dZL by p(1 - p) once more, the classic
@@ -233,13 +249,16 @@ def mlp_grads_numpy(X, y, params, *, extra_sigmoid_derivative=False):
         grads[f"W{l}"] = As[l - 1].T @ dZ
         grads[f"b{l}"] = dZ.sum(0)
         if l > 1:
-            dZ = (dZ @ params[f"W{l}"].T) * (As[l - 1] > 0)
+            dZ = dZ @ params[f"W{l}"].T
+            if relu_mask:
+                dZ = dZ * (As[l - 1] > 0)
     return grads
 
 
 def mlp_grad_variants(X, y, params):
     return {
         "extra_sigmoid_derivative": mlp_grads_numpy(X, y, params, extra_sigmoid_derivative=True),
+        "relu_mask_missing": mlp_grads_numpy(X, y, params, relu_mask=False),
     }
 
 
