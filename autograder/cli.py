@@ -19,6 +19,7 @@ COMMANDS = {
     "validate": ("autograder.validate", "check the solution scores 100, the stubs 0, every mistake is caught"),
     "release": ("autograder.release", "build release/ from source/ with nbgrader and check it"),
     "demo": ("autograder.demo", "build the release and grade the example submissions"),
+    "report": ("autograder.report", "write the class report (report.html, report.csv) of a grading output folder"),
 }
 
 
