@@ -1,0 +1,185 @@
+"""How a sandbox is confined: the limits it runs under and the steps that apply them.
+
+``Limits`` is the instructor-facing knob set. ``confine`` runs in a freshly forked
+sandbox, before any student code, and never returns a half-confined process to a
+caller that did not ask for best effort:
+
+* as root: a new network namespace (no interface is up, so even 127.0.0.1 is
+  unreachable) and a new mount namespace in which the hidden paths (the hidden tests,
+  the instructor's notebooks) are covered by empty read-only tmpfs mounts, ``/tmp``,
+  ``/var/tmp`` and ``/dev/shm`` are private size-capped tmpfs and ``/proc`` hides other
+  users' processes; then the process drops to an unprivileged uid. By default every
+  sandbox gets its own uid (``SANDBOX_UID_BASE + pid``, unused by any account), so a
+  sandbox cannot signal, trace or read the files of another sandbox, and the process
+  cap (``RLIMIT_NPROC`` counts per uid) is its own.
+* not root: best effort, a new user namespace with the network and mount namespaces
+  above; where the kernel refuses, the sandbox runs without them (and says so).
+* always: ``RLIMIT_AS`` (its starting size plus ``memory_bytes``), ``RLIMIT_NPROC``,
+  no core files, ``PR_SET_NO_NEW_PRIVS`` and death with its parent (``PDEATHSIG``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import signal
+from dataclasses import dataclass
+
+#: Per-sandbox uids are this plus the sandbox's pid (pids stay below 2**22).
+SANDBOX_UID_BASE = 1_500_000_000
+
+_CLONE_NEWNS = 0x00020000
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWNET = 0x40000000
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
+_MS_REC, _MS_PRIVATE = 1 << 14, 1 << 18
+_PR_SET_PDEATHSIG, _PR_SET_DUMPABLE, _PR_SET_NO_NEW_PRIVS = 1, 4, 38
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one sandbox may use. Times in seconds, sizes in bytes.
+
+    ``cell_timeout``: one notebook cell. ``call_timeout``: one call from the grader.
+    ``memory_bytes``: address space on top of the sandbox's size when it starts.
+    ``max_processes``: processes *and threads* of the sandbox's uid (as root; not
+    root, on top of those the user already runs). ``output_bytes``: printed output
+    kept per notebook for the instructor's log (the rest is read and dropped).
+    ``tmp_bytes``: each private tmpfs (``/tmp``...). ``max_restarts``: fresh sandboxes
+    one notebook may need before its calls give up.
+    """
+
+    cell_timeout: float = 30.0
+    call_timeout: float = 10.0
+    memory_bytes: int = 2 * 1024**3
+    max_processes: int = 64
+    output_bytes: int = 64 * 1024
+    tmp_bytes: int = 64 * 1024**2
+    max_restarts: int = 8
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
+
+
+def _mount(source: str, target: str, fstype: str | None, flags: int, options: str | None) -> None:
+    _check(_libc.mount(source.encode() if source else None, target.encode(),
+                       fstype.encode() if fstype else None, flags,
+                       options.encode() if options else None), f"mount {target}")
+
+
+def _unshare(flags: int) -> None:
+    _check(_libc.unshare(flags), "unshare")
+
+
+def _prctl(option: int, value: int) -> None:
+    _check(_libc.prctl(option, value, 0, 0, 0), f"prctl {option}")
+
+
+def confine(config: dict) -> dict:
+    """Confine the calling (freshly forked) process; return what was applied.
+
+    ``config``: ``hidden`` (paths to cover), ``uid``/``gid`` (``None``: one per
+    sandbox), ``memory_bytes``, ``max_processes``, ``tmp_bytes``. Raises ``OSError``
+    when running as root and a step fails: a sandbox is confined fully or not at all.
+    """
+    applied: dict = {"network": False, "hidden": [], "uid": os.getuid()}
+    root = os.geteuid() == 0
+    if root:
+        _unshare(_CLONE_NEWNET | _CLONE_NEWNS)
+        applied["network"] = True
+        _make_private_mounts(config, applied, strict=True)
+    else:
+        _try_user_namespace(config, applied)
+    _set_rlimits(config, root)
+    if root:
+        uid = config.get("uid")
+        if uid is None:
+            uid = gid = SANDBOX_UID_BASE + os.getpid()
+        else:
+            gid = config["gid"]
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+        applied["uid"] = uid
+    _prctl(_PR_SET_NO_NEW_PRIVS, 1)
+    # A uid change makes the process non-dumpable, which hides /proc/self/fd from it
+    # (and breaks subprocess); core files stay off through RLIMIT_CORE.
+    _prctl(_PR_SET_DUMPABLE, 1)
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # after the uid change, which clears it
+    return applied
+
+
+def _make_private_mounts(config: dict, applied: dict, strict: bool) -> None:
+    _mount("", "/", None, _MS_REC | _MS_PRIVATE, None)  # nothing propagates back out
+    for path in config.get("hidden", ()):
+        if os.path.isdir(path):
+            _mount("tmpfs", path, "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC,
+                   "size=4k,mode=0555")
+            applied["hidden"].append(path)
+        elif os.path.exists(path):  # a single file: cover it with an empty one
+            _mount("/dev/null", path, None, 4096, None)  # MS_BIND
+            applied["hidden"].append(path)
+    size = int(config.get("tmp_bytes", 64 * 1024**2))
+    for path in ("/tmp", "/var/tmp", "/dev/shm"):
+        if os.path.isdir(path):
+            try:
+                _mount("tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size},mode=1777")
+            except OSError:
+                if strict and path == "/tmp":
+                    raise
+    try:
+        _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "hidepid=2")
+    except OSError:
+        pass  # a kernel without hidepid: /proc shows process names, nothing more
+
+
+def _try_user_namespace(config: dict, applied: dict) -> None:
+    uid, gid = os.getuid(), os.getgid()
+    try:
+        _unshare(_CLONE_NEWUSER | _CLONE_NEWNET | _CLONE_NEWNS)
+    except OSError as error:
+        applied["note"] = f"no user namespace ({error.strerror}): network and files are not isolated"
+        return
+    applied["network"] = True
+    try:
+        with open("/proc/self/setgroups", "w") as handle:
+            handle.write("deny")
+        with open("/proc/self/uid_map", "w") as handle:
+            handle.write(f"{uid} {uid} 1")
+        with open("/proc/self/gid_map", "w") as handle:
+            handle.write(f"{gid} {gid} 1")
+        _make_private_mounts(config, applied, strict=False)
+    except OSError as error:
+        applied["note"] = f"hidden paths not covered ({error.strerror})"
+
+
+def _set_rlimits(config: dict, root: bool) -> None:
+    page = os.sysconf("SC_PAGE_SIZE")
+    with open("/proc/self/statm") as handle:
+        size = int(handle.read().split()[0]) * page
+    memory = size + int(config["memory_bytes"])
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    processes = int(config["max_processes"])
+    if not root:  # RLIMIT_NPROC counts every task of the user, ours included
+        processes += _tasks_of(os.getuid())
+    resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _tasks_of(uid: int) -> int:
+    count = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    count += len(os.listdir(f"/proc/{entry}/task"))
+            except OSError:
+                pass
+    return count

@@ -1,0 +1,543 @@
+"""The sandboxed provider: student notebooks run in separate, confined processes.
+
+Public API (for the grading orchestration)::
+
+    from autograder.sandbox import Limits, Template, SandboxSubmission
+
+    with Template(Limits(), hidden_paths=(grading_tests_dir, source_dir)) as template:
+        for cells_by_stem in submissions:           # stem -> list of cells, or a SubmissionError
+            submission = SandboxSubmission(template, cells_by_stem)
+            try:
+                run_hidden_tests(submission, seed)  # the provider: submission.notebook(stem)
+            finally:
+                submission.close()                  # kills every process the submission started
+            log(submission.events, submission.cell_results, submission.output)
+
+``Template(limits=Limits(), hidden_paths=..., user=None)`` starts the warm template
+process (``autograder.template``): it imports NumPy, PyTorch, IPython and matplotlib
+once and forks a sandbox per notebook in a few milliseconds. Use one template per
+grading worker: ``close()`` of a submission kills orphans of that template, so two
+workers must not share one. ``user``: as root, the account the sandboxes run as
+(``None``: a fresh uid per sandbox, the safest; ``"nobody"`` works too). As root, it
+checks at start that this uid can read the interpreter and its packages and raises
+``InstructorError`` if not.
+
+``SandboxSubmission(template, notebooks)``: ``notebook(stem)`` returns the same
+``autograder.handles.Notebook`` the in-process provider does. A notebook's sandbox is
+forked on the first call to it and runs the notebook's cells; the cells' errors land
+in ``cell_results[stem]``, printed output (capped) in ``output[stem]``, and whatever
+went wrong with the process (timeouts, deaths, restarts) in ``events``.
+
+What is enforced, from this side of the boundary, where a student cannot switch it off:
+
+* every call has ``limits.call_timeout`` seconds (``CallTimeout``), every cell
+  ``limits.cell_timeout`` plus a short grace (the sandbox also arms ``SIGALRM`` for a
+  clean in-notebook error first); a late sandbox is killed;
+* a sandbox that dies or times out is replaced by a fresh one on the next call, which
+  re-runs the notebook; a cell that killed or hung the process is skipped in that
+  re-run (and reported as a cell error), at most ``limits.max_restarts`` times;
+* replies are decoded by ``autograder.codec``, which cannot run code and rebuilds exact
+  ndarrays and builtins; a malformed reply kills the sandbox (``SandboxDied``);
+* handles are tied to the sandbox that made them: one from a replaced sandbox raises
+  ``SandboxDied`` instead of reaching a different object;
+* memory, processes, output, network, visible files and the uid are confined inside
+  the sandbox before any student code runs: see ``autograder.limits``.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from autograder import PROJECT_ROOT, codec, errors
+from autograder.errors import CallTimeout, InstructorError, SandboxDied, SubmissionError
+from autograder.execute import CellResult
+from autograder.handles import HandleRef, Notebook
+from autograder.limits import Limits
+from autograder.template import CONTROL_MESSAGE_BYTES, ERROR_FIELDS
+
+__all__ = ["Limits", "Template", "SandboxSubmission", "Event"]
+
+DEFAULT_HIDDEN = (PROJECT_ROOT / "grading_tests", PROJECT_ROOT / "source")
+#: Extra time a cell gets before it is stopped from outside (the in-sandbox alarm fires first).
+CELL_GRACE = 2.0
+#: How long a fresh sandbox may take to confine itself and build its IPython shell.
+START_TIMEOUT = 30.0
+#: How long the template may take to import NumPy, PyTorch, IPython and matplotlib.
+TEMPLATE_START_TIMEOUT = 180.0
+_HANDLE_BITS = 32  # grader-side handle id = generation << 32 | the sandbox's own id
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened to a notebook's process, for the instructor's log."""
+
+    notebook: str
+    kind: str  # started, cell_error, cell_timeout, cell_died, call_timeout, died, gave_up, isolation
+    detail: str
+
+
+# -- the template -----------------------------------------------------------------------------
+
+
+class Template:
+    """The warm process that forks sandboxes. A context manager; ``close()`` ends it."""
+
+    def __init__(self, limits: Limits = Limits(), hidden_paths=DEFAULT_HIDDEN, user: str | int | None = None,
+                 python: str = sys.executable):
+        self.limits = limits
+        self.hidden_paths = tuple(str(Path(p).resolve()) for p in hidden_paths)
+        self.root = os.geteuid() == 0
+        self.uid, self.gid = _resolve_user(user, self.root)
+        self._lock = threading.Lock()
+        self._control, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # PYTHONHASHSEED: the same set and dict orders in every grading run.
+        env = dict(os.environ, PYTHONHASHSEED="0", OMP_NUM_THREADS="1", MPLBACKEND="Agg",
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])))
+        self.process = subprocess.Popen(
+            [python, "-m", "autograder.template", str(child_end.fileno())],
+            pass_fds=[child_end.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            start_new_session=True, cwd="/", env=env)
+        child_end.close()
+        self._ready = False
+        self.isolation: dict | None = None  # what a sandbox's confinement applied (from the probe)
+
+    # -- lifecycle
+
+    def __enter__(self) -> "Template":
+        self.wait_ready()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def wait_ready(self) -> None:
+        """Wait for the imports; as root, check the sandbox user can read the interpreter."""
+        if self._ready:
+            return
+        reply = self._receive(TEMPLATE_START_TIMEOUT, "start")
+        if "ready" not in reply:
+            raise InstructorError(f"the sandbox template did not start: {reply.get('error', reply)}")
+        self._ready = True
+        self.isolation = self._probe()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self._control.close()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._control.close()
+
+    # -- requests (used by SandboxSubmission)
+
+    def spawn(self, stem: str, probe: bool = False) -> tuple[int, socket.socket, int]:
+        """Fork a sandbox: (pid, the grader's socket to it, the read end of its output)."""
+        self.wait_ready()
+        ours, theirs = socket.socketpair()
+        output_read, output_write = os.pipe()
+        config = {"stem": stem, "hidden": list(self.hidden_paths), "uid": self.uid, "gid": self.gid,
+                  "memory_bytes": self.limits.memory_bytes, "max_processes": self.limits.max_processes,
+                  "tmp_bytes": self.limits.tmp_bytes, "probe": probe}
+        try:
+            reply = self._request({"op": "spawn", "config": config}, fds=[theirs.fileno(), output_write])
+        finally:
+            theirs.close()
+            os.close(output_write)
+        return reply["pid"], ours, output_read
+
+    def status(self, pid: int, wait: float = 1.0) -> dict | None:
+        return self._request({"op": "status", "pid": pid, "wait": wait})["status"]
+
+    def kill_tree(self, pids) -> int:
+        """Kill these sandboxes, all they started, and every orphan of the template."""
+        if self.process.poll() is not None:
+            return 0
+        return self._request({"op": "kill_tree", "pids": list(pids)})["killed"]
+
+    def _request(self, request: dict, fds=()) -> dict:
+        with self._lock:
+            data = b"".join(bytes(part) for part in codec.encode(request))
+            try:
+                socket.send_fds(self._control, [data], list(fds))
+            except OSError as error:
+                raise RuntimeError(f"the sandbox template is gone ({error})") from None
+            return self._receive(60.0, request["op"])
+
+    def _receive(self, timeout: float, what: str) -> dict:
+        self._control.settimeout(timeout)
+        try:
+            data = self._control.recv(CONTROL_MESSAGE_BYTES)
+        except socket.timeout:
+            raise RuntimeError(f"the sandbox template did not answer ({what})") from None
+        if not data:
+            code = self.process.poll()
+            raise RuntimeError(f"the sandbox template exited (status {code}) during {what}")
+        header_length, _ = codec.PREFIX.unpack_from(data)
+        return codec.decode(data[8:8 + header_length], data[8 + header_length:])
+
+    def _probe(self) -> dict:
+        """Fork one sandbox that confines itself and checks what it can read."""
+        pid, sock, output = self.spawn("probe", probe=True)
+        try:
+            reply = codec.receive(sock, time.monotonic() + START_TIMEOUT)
+        except (codec.Timeout, codec.Closed, codec.CodecError) as error:
+            raise InstructorError(f"a sandbox could not be started ({type(error).__name__})") from None
+        finally:
+            sock.close()
+            os.close(output)
+            self.kill_tree([pid])
+        if "failed" in reply:
+            raise InstructorError(f"a sandbox could not confine itself: {reply['failed']}")
+        applied = reply["ready"]
+        if applied.get("unreadable"):
+            raise InstructorError(
+                f"the sandbox runs as an unprivileged user (uid {applied['uid']}), who cannot read "
+                f"{applied['unreadable'][0]}. Build the virtual environment from a Python every user "
+                "can read (e.g. `make install PYTHON=/usr/bin/python3`), not one under /root or a "
+                "private home directory.")
+        return applied
+
+
+def _resolve_user(user, root: bool) -> tuple[int | None, int | None]:
+    if user is None:
+        return None, None
+    if not root:
+        raise InstructorError("a sandbox user can only be set when the grader runs as root")
+    try:
+        entry = pwd.getpwuid(user) if isinstance(user, int) else pwd.getpwnam(user)
+    except KeyError:
+        raise InstructorError(f"no such user for the sandbox: {user}") from None
+    if entry.pw_uid == 0:
+        raise InstructorError("the sandbox user must not be root")
+    return entry.pw_uid, entry.pw_gid
+
+
+# -- the provider -------------------------------------------------------------------------------
+
+
+class SandboxSubmission:
+    """One submission's notebooks, each in its own sandbox forked from ``template``."""
+
+    def __init__(self, template: Template, notebooks: Mapping[str, "list[str] | SubmissionError"]):
+        self.template = template
+        self.limits = template.limits
+        self._cells = dict(notebooks)
+        self._notebooks: dict[str, Notebook] = {}
+        self._transports: list[_SandboxTransport] = []
+        self.events: list[Event] = []
+        self.cell_results: dict[str, list[CellResult]] = {}
+        self.output: dict[str, str] = {}
+        self._spawned: list[int] = []
+        self._readers: list[_OutputReader] = []
+
+    def notebook(self, stem: str) -> Notebook:
+        if stem not in self._notebooks:
+            cells = self._cells.get(stem)
+            if cells is None:
+                cells = errors.NotebookMissing(stem, "no such file")
+            if isinstance(cells, SubmissionError):
+                from autograder.inprocess import FailingTransport
+
+                transport = FailingTransport(cells)
+            else:
+                transport = _SandboxTransport(self, stem, list(cells))
+                self._transports.append(transport)
+            self._notebooks[stem] = Notebook(stem, transport)
+        return self._notebooks[stem]
+
+    def close(self) -> None:
+        """Kill every sandbox of this submission and everything they started."""
+        for transport in self._transports:
+            transport.drop()
+        if self._spawned:
+            self.template.kill_tree(self._spawned)
+        for reader in self._readers:
+            reader.join(2.0)
+        for stem in {reader.stem for reader in self._readers}:
+            self.output[stem] = "".join(r.text() for r in self._readers if r.stem == stem)[: self.limits.output_bytes]
+        self._spawned.clear()
+
+    def __enter__(self) -> "SandboxSubmission":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _event(self, stem: str, kind: str, detail: str) -> None:
+        self.events.append(Event(stem, kind, detail))
+
+
+class _OutputReader(threading.Thread):
+    """Drains a sandbox's stdout/stderr so it never blocks, keeping the first bytes."""
+
+    def __init__(self, stem: str, fd: int, limit: int):
+        super().__init__(daemon=True, name=f"sandbox-output-{stem}")
+        self.stem, self.fd, self.limit = stem, fd, limit
+        self.kept = bytearray()
+        self.dropped = 0
+        self.start()
+
+    def run(self) -> None:
+        try:
+            while True:
+                chunk = os.read(self.fd, 1 << 16)
+                if not chunk:
+                    return
+                room = self.limit - len(self.kept)
+                self.kept += chunk[:max(room, 0)]
+                self.dropped += max(len(chunk) - max(room, 0), 0)
+        finally:
+            os.close(self.fd)
+
+    def text(self) -> str:
+        text = self.kept.decode("utf-8", "replace")
+        return text + (f"\n[... {self.dropped} more bytes of output dropped]\n" if self.dropped else "")
+
+
+class _Sandbox:
+    """One sandbox process for one notebook (one generation)."""
+
+    def __init__(self, submission: SandboxSubmission, stem: str, generation: int):
+        self.generation = generation
+        self.pid, self.sock, output = submission.template.spawn(stem)
+        submission._spawned.append(self.pid)
+        submission._readers.append(_OutputReader(stem, output, submission.limits.output_bytes))
+        self.sock.settimeout(max(submission.limits.call_timeout, START_TIMEOUT))
+
+
+class _SandboxTransport:
+    """The transport under one ``Notebook``: requests to the current sandbox, restarts."""
+
+    def __init__(self, submission: SandboxSubmission, stem: str, cells: list[str]):
+        self.submission = submission
+        self.template = submission.template
+        self.limits = submission.limits
+        self.stem = stem
+        self.cells = cells
+        self.sandbox: _Sandbox | None = None
+        self.generation = 0
+        self.skip: dict[str, str] = {}  # cell index -> why it is left out of re-runs
+        self.gave_up: str | None = None
+        self.types: dict[int, str] = {}  # grader-side handle id -> type name, for labels
+
+    # -- the transport interface (autograder.handles)
+
+    def call(self, name: str, args=(), kwargs=None, *, numpy_only: bool = False,
+             readonly_args: bool = False, return_args: bool = False) -> Any:
+        options = {"numpy_only": numpy_only, "readonly_args": readonly_args, "return_args": return_args}
+        return self._request(name, {"op": "call", "name": name, "args": tuple(args),
+                                    "kwargs": dict(kwargs or {}), "options": options})
+
+    def reference_function(self, kind: str, params: dict) -> Any:
+        return self._request(f"reference_function({kind!r})",
+                             {"op": "reference_function", "kind": kind, "params": dict(params)})
+
+    def getattr(self, ref_id: int, attr: str) -> Any:
+        return self._request(f"{self._type(ref_id)}.{attr}", {"op": "getattr", "id": ref_id, "attr": attr})
+
+    def call_handle(self, ref_id: int, args=(), kwargs=None) -> Any:
+        return self._request(f"{self._type(ref_id)}(...)", {"op": "call_handle", "id": ref_id,
+                                                             "args": tuple(args), "kwargs": dict(kwargs or {})})
+
+    def len(self, ref_id: int) -> int:
+        value = self._request(f"len({self._type(ref_id)})", {"op": "len", "id": ref_id})
+        if type(value) is not int or value < 0:
+            raise errors.NotPlainData(f"len({self._type(ref_id)})", "len() did not give a non-negative int")
+        return value
+
+    def getitem(self, ref_id: int, key) -> Any:
+        return self._request(f"{self._type(ref_id)}[...]", {"op": "getitem", "id": ref_id, "key": key})
+
+    # -- requests
+
+    def _request(self, label: str, request: dict) -> Any:
+        sandbox = self._ensure(label)
+        if "id" in request:
+            request["id"] = self._local_id(request["id"], label, sandbox)
+        request["label"] = label
+        deadline = time.monotonic() + self.limits.call_timeout
+        try:
+            codec.send(sandbox.sock, request,
+                       handle_id=lambda ref: self._local_id(ref.id, label, sandbox))
+            reply = codec.receive(sandbox.sock, deadline, handle=self._handle_factory(sandbox))
+        except (codec.Timeout, TimeoutError):
+            self._discard("call_timeout", f"`{label}` ran longer than {self.limits.call_timeout:g} s")
+            raise CallTimeout(label, self.limits.call_timeout) from None
+        except codec.Closed:
+            reason = self._death_reason(sandbox)
+            self._discard("died", f"during `{label}`: {reason}")
+            raise SandboxDied(label, reason) from None
+        except codec.CodecError as error:
+            self._discard("died", f"during `{label}`: malformed reply ({error})")
+            raise SandboxDied(label, "it sent a reply the grader cannot read") from None
+        return self._result(label, reply)
+
+    def _result(self, label: str, reply) -> Any:
+        if type(reply) is dict and len(reply) == 1:
+            (kind, value), = reply.items()
+            if kind == "ok":
+                return value
+            if kind == "error":
+                raise _rebuild_error(label, value)
+            if kind == "internal" and type(value) is str:
+                raise RuntimeError(f"the sandbox failed while answering `{label}`: {value[:2000]}")
+        self._discard("died", f"during `{label}`: unexpected reply")
+        raise SandboxDied(label, "it sent a reply the grader did not expect")
+
+    def _ensure(self, label: str) -> _Sandbox:
+        while self.sandbox is None:
+            if self.gave_up:
+                raise SandboxDied(label, self.gave_up)
+            if self.generation > self.limits.max_restarts:
+                self.gave_up = f"it was restarted {self.limits.max_restarts} times and stopped every time"
+                self.submission._event(self.stem, "gave_up", self.gave_up)
+                continue
+            self._start()
+        return self.sandbox
+
+    def _start(self) -> None:
+        """Fork a fresh sandbox and run the notebook in it; on success it becomes current."""
+        self.generation += 1
+        sandbox = _Sandbox(self.submission, self.stem, self.generation)
+        try:
+            ready = codec.receive(sandbox.sock, time.monotonic() + START_TIMEOUT)
+        except (codec.Timeout, codec.Closed, codec.CodecError) as error:
+            self._kill(sandbox)
+            raise RuntimeError(f"a sandbox for {self.stem} did not start ({type(error).__name__})") from None
+        if "failed" in ready:
+            self._kill(sandbox)
+            raise InstructorError(f"a sandbox could not confine itself: {ready['failed']}")
+        if self.generation == 1:
+            self.submission._event(self.stem, "started", f"pid {sandbox.pid}, confinement {ready['ready']}")
+        codec.send(sandbox.sock, {"op": "run", "stem": self.stem, "cells": self.cells, "skip": self.skip,
+                                  "cell_timeout": self.limits.cell_timeout, "label": "the notebook"})
+        current = None
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                message = codec.receive(sandbox.sock, deadline)
+            except (codec.Timeout, TimeoutError):
+                self._kill(sandbox)
+                if current is None:
+                    self.gave_up = "it did not start running the notebook"
+                    return
+                why = f"cell {current + 1}: ran longer than {self.limits.cell_timeout:g} s and was stopped"
+                self._skip(current, "cell_timeout", why)
+                return
+            except (codec.Closed, codec.CodecError) as error:
+                reason = self._death_reason(sandbox) if isinstance(error, codec.Closed) else "a malformed message"
+                self._kill(sandbox)
+                if current is None:
+                    self.gave_up = f"it stopped before running the notebook ({reason})"
+                    return
+                self._skip(current, "cell_died", f"cell {current + 1}: stopped the process ({reason})")
+                return
+            if type(message) is dict and type(message.get("cell")) is int and len(message) == 1:
+                current = message["cell"]
+                deadline = time.monotonic() + self.limits.cell_timeout + CELL_GRACE
+                continue
+            break
+        results = message.get("ok") if type(message) is dict else None
+        if type(results) is not list:
+            self._kill(sandbox)
+            self.gave_up = f"running the notebook failed ({str(message)[:300]})"
+            self.submission._event(self.stem, "gave_up", self.gave_up)
+            return
+        self.submission.cell_results[self.stem] = [
+            CellResult(int(index), float(seconds), error if type(error) is str else None)
+            for index, seconds, error in results]
+        for index, _, error in results:
+            if type(error) is str and str(index) not in self.skip:
+                self.submission._event(self.stem, "cell_error", error)
+        sandbox.sock.settimeout(self.limits.call_timeout)  # a sandbox that stops reading
+        self.sandbox = sandbox
+
+    def _skip(self, index: int, kind: str, why: str) -> None:
+        self.skip[str(index)] = why
+        self.submission._event(self.stem, kind, why)
+
+    def _discard(self, kind: str, detail: str) -> None:
+        self.submission._event(self.stem, kind, detail)
+        if self.sandbox is not None:
+            self._kill(self.sandbox)
+        self.sandbox = None
+
+    def _kill(self, sandbox: _Sandbox) -> None:
+        try:
+            os.killpg(sandbox.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        sandbox.sock.close()
+        self.template.kill_tree([sandbox.pid])
+
+    def drop(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.sock.close()
+            self.sandbox = None
+
+    def _death_reason(self, sandbox: _Sandbox) -> str:
+        status = self.template.status(sandbox.pid, wait=2.0)
+        if status is None:
+            return "it closed its connection to the grader"
+        if "signal" in status:
+            number = status["signal"]
+            name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
+            hint = {"SIGSEGV": " (a crash: segmentation fault)", "SIGKILL": " (killed; too much memory?)",
+                    "SIGABRT": " (aborted; out of memory?)", "SIGXCPU": "", "SIGBUS": " (a crash)"}.get(name, "")
+            return f"it was stopped by signal {name}{hint}"
+        return f"it exited with status {status['exit']} (os._exit or sys.exit in a thread?)"
+
+    # -- handles belong to one sandbox generation
+
+    def _handle_factory(self, sandbox: _Sandbox):
+        def make(local_id, type_name):
+            if type(local_id) is not int or not 0 <= local_id < 2**_HANDLE_BITS:
+                raise codec.CodecError("malformed handle id")
+            if type(type_name) is not str or len(type_name) > 500:
+                raise codec.CodecError("malformed handle type")
+            ref = HandleRef((sandbox.generation << _HANDLE_BITS) | local_id, type_name)
+            self.types[ref.id] = type_name
+            return ref
+        return make
+
+    def _local_id(self, ref_id: int, label: str, sandbox: _Sandbox) -> int:
+        if ref_id >> _HANDLE_BITS != sandbox.generation:
+            raise SandboxDied(label, "it uses an object made by an earlier run of your notebook, "
+                                     "whose process was stopped")
+        return ref_id & ((1 << _HANDLE_BITS) - 1)
+
+    def _type(self, ref_id: int) -> str:
+        return self.types.get(ref_id, "object")
+
+
+def _rebuild_error(label: str, payload) -> SubmissionError:
+    """A SubmissionError from the sandbox's description, checking every field's type."""
+    if type(payload) is list and len(payload) == 2 and payload[0] in ERROR_FIELDS:
+        name, values = payload
+        fields = ERROR_FIELDS[name]
+        if type(values) is list and len(values) == len(fields):
+            clean = []
+            for field, value in zip(fields, values):
+                if field == "cell_errors" and type(value) in (list, tuple) and all(type(v) is str for v in value):
+                    clean.append(tuple(v[:500] for v in value[:20]))
+                elif field == "seconds" and type(value) in (int, float):
+                    clean.append(float(value))
+                elif type(value) is str:
+                    clean.append(value[:2000])
+                else:
+                    break
+            else:
+                return getattr(errors, name)(*clean)
+    return errors.StudentException(label, "Error", "the sandbox reported an error the grader cannot read")

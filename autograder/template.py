@@ -1,0 +1,394 @@
+"""The warm template process, and the sandbox it forks for each notebook.
+
+``python -m autograder.template FD`` is started by ``autograder.sandbox.Template``
+with one end of a ``SOCK_SEQPACKET`` control socket on ``FD``. It imports what student
+notebooks use (NumPy, PyTorch, IPython, matplotlib) once, and never the hidden tests;
+then it serves the grader:
+
+``spawn``      with two file descriptors (the sandbox's end of a socketpair and the
+               write end of its output pipe) attached by ``SCM_RIGHTS``: fork a
+               sandbox, reply with its pid.
+``status``     the exit status of a sandbox that died (waits a little for it).
+``kill_tree``  kill the given sandboxes, everything they started and every other
+               process that was orphaned onto the template, then reply.
+
+The template is a child subreaper (``PR_SET_CHILD_SUBREAPER``): whatever a sandbox
+starts, even a ``setsid`` grandchild whose parent died, is reparented to it, so
+``kill_tree`` finds it in ``/proc``. When the grader closes the control socket (or
+dies), the template kills every descendant and exits.
+
+A sandbox (``serve``) puts its stdout and stderr on the output pipe, confines itself
+(``autograder.limits.confine``), reports ``ready`` and answers requests on its socket:
+``run`` (the notebook's cells; it reports ``{"cell": i}`` as each cell starts, so the
+grader can time cells from outside) and then the ``Dispatcher`` calls.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import sys
+import time
+
+from autograder import codec
+
+_PR_SET_CHILD_SUBREAPER = 36
+CONTROL_MESSAGE_BYTES = 1 << 20
+
+
+def warm_up() -> None:
+    """Import what notebooks use, so each forked sandbox starts with it loaded."""
+    os.environ["MPLBACKEND"] = "Agg"
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+    import numpy  # noqa: F401
+    import torch  # noqa: F401
+    import torch.overrides  # noqa: F401
+    from IPython.core.interactiveshell import InteractiveShell  # noqa: F401
+
+    import autograder.dispatch  # noqa: F401
+    import autograder.execute  # noqa: F401
+    import autograder.guard  # noqa: F401
+    import autograder.testfunctions  # noqa: F401
+
+
+# -- the template -------------------------------------------------------------------------
+
+
+def main(argv: list[str]) -> int:
+    control = socket.socket(fileno=int(argv[0]))
+    from autograder.limits import _prctl
+
+    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the grader
+    try:
+        warm_up()
+    except BaseException as error:  # noqa: BLE001 - reported to the grader as text
+        control.send(_message({"error": f"the template could not import what notebooks need: {error!r}"}))
+        return 1
+    control.send(_message({"ready": os.getpid()}))
+    template = _Template(control)
+    try:
+        template.loop()
+    finally:
+        template.kill_tree(list(template.sandboxes))
+    return 0
+
+
+def _message(value) -> bytes:
+    return b"".join(bytes(part) for part in codec.encode(value))
+
+
+def _unmessage(data: bytes):
+    header_length, body_length = codec.PREFIX.unpack_from(data)
+    return codec.decode(data[8:8 + header_length], data[8 + header_length:])
+
+
+class _Template:
+    def __init__(self, control: socket.socket):
+        self.control = control
+        self.sandboxes: set[int] = set()  # forked and not yet reaped
+        self.statuses: dict[int, int] = {}  # reaped sandbox -> wait status
+
+    def loop(self) -> None:
+        poller = select.poll()
+        poller.register(self.control, select.POLLIN)
+        while True:
+            if poller.poll(1000):
+                try:
+                    data, fds, _, _ = socket.recv_fds(self.control, CONTROL_MESSAGE_BYTES, 4)
+                except OSError:
+                    return
+                if not data:
+                    return  # the grader is gone
+                request = _unmessage(data)
+                reply = self.handle(request, fds)
+                self.control.send(_message(reply))
+            self.reap()
+
+    def handle(self, request: dict, fds: list[int]) -> dict:
+        op = request.get("op")
+        if op == "spawn":
+            pid = self.spawn(fds, request["config"])
+            return {"pid": pid}
+        for fd in fds:
+            os.close(fd)
+        if op == "status":
+            return {"status": self.status(request["pid"], request.get("wait", 1.0))}
+        if op == "kill_tree":
+            return {"killed": self.kill_tree(request["pids"])}
+        return {"error": f"unknown request {op!r}"}
+
+    def spawn(self, fds: list[int], config: dict) -> int:
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                self.control.close()
+                status = serve(fds[0], fds[1], config)
+            finally:
+                os._exit(status)
+        for fd in fds:
+            os.close(fd)
+        self.sandboxes.add(pid)
+        return pid
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid in self.sandboxes:
+                self.sandboxes.discard(pid)
+                self.statuses[pid] = status
+
+    def status(self, pid: int, wait: float):
+        deadline = time.monotonic() + wait
+        while pid not in self.statuses and pid in self.sandboxes and time.monotonic() < deadline:
+            time.sleep(0.005)
+            self.reap()
+        status = self.statuses.pop(pid, None)
+        if status is None:
+            return None
+        if os.WIFSIGNALED(status):
+            return {"signal": os.WTERMSIG(status)}
+        return {"exit": os.waitstatus_to_exitcode(status)}
+
+    def kill_tree(self, pids: list[int]) -> int:
+        """SIGKILL ``pids``, their descendants and every orphan; wait until all are gone."""
+        me = os.getpid()
+        doomed_roots = set(pids)
+        killed: set[int] = set()
+        for _ in range(500):
+            children = _children_by_parent()
+            roots = doomed_roots | {pid for pid in children.get(me, ()) if pid not in self.sandboxes
+                                    or pid in doomed_roots}
+            victims = _subtrees(children, roots)
+            victims.discard(me)
+            if not victims:
+                break
+            for pid in victims:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.add(pid)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.002)
+            self.reap()
+            doomed_roots = {pid for pid in doomed_roots if _alive(pid)}
+        for pid in pids:  # killed on purpose: nobody will ask how they died
+            self.statuses.pop(pid, None)
+        return len(killed)
+
+
+def _children_by_parent() -> dict[int, list[int]]:
+    """Living (not zombie) processes by parent pid, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] in (b"Z", b"X"):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    return children
+
+
+def _subtrees(children: dict[int, list[int]], roots: set[int]) -> set[int]:
+    found: set[int] = set()
+    stack = [pid for pid in roots if _alive(pid)]
+    while stack:
+        pid = stack.pop()
+        if pid in found:
+            continue
+        found.add(pid)
+        stack.extend(children.get(pid, ()))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return False
+
+
+# -- the sandbox ----------------------------------------------------------------------------
+
+
+def serve(sock_fd: int, output_fd: int, config: dict) -> int:
+    """The forked sandbox: confine, run the notebook, answer calls until the socket closes."""
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(output_fd, 1)
+    os.dup2(output_fd, 2)
+    _close_fds_except({0, 1, 2, sock_fd})
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGALRM):
+        signal.signal(signum, signal.SIG_DFL)
+    sock = socket.socket(fileno=sock_fd)
+    try:
+        from autograder.limits import confine
+
+        applied = confine(config)
+        _private_environment()
+        if config.get("probe"):
+            applied["unreadable"] = _unreadable_paths()
+    except BaseException as error:  # noqa: BLE001 - reported, then the sandbox exits
+        codec.send(sock, {"failed": f"{type(error).__name__}: {error}"})
+        return 3
+    codec.send(sock, {"ready": applied})
+    if config.get("probe"):
+        return 0
+    _Server(sock, config).loop()
+    return 0
+
+
+def _close_fds_except(keep: set[int]) -> None:
+    for entry in os.listdir("/proc/self/fd"):
+        fd = int(entry)
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _private_environment() -> None:
+    home = "/tmp" if os.access("/tmp", os.W_OK) else os.getcwd()
+    os.chdir(home)
+    os.environ.update({"HOME": home, "TMPDIR": home, "USER": "student", "LOGNAME": "student",
+                       "MPLCONFIGDIR": os.path.join(home, ".matplotlib"),
+                       "IPYTHONDIR": os.path.join(home, ".ipython"), "OMP_NUM_THREADS": "1"})
+    import random
+
+    import numpy
+    import torch
+
+    torch.set_num_threads(1)  # cores are shared by every sandbox; also keeps sums reproducible
+    # Every sandbox starts from the same random state, so an unseeded notebook grades
+    # the same twice (the template's own state depends on when it started).
+    random.seed(0)
+    numpy.random.seed(0)
+    torch.manual_seed(0)
+
+
+def _unreadable_paths() -> list[str]:
+    """Paths this (unprivileged) process needs and cannot read: the interpreter, its
+    standard library and site-packages, and this package."""
+    import autograder
+
+    wanted = [os.path.realpath(sys.executable), os.path.dirname(os.path.realpath(autograder.__file__))]
+    wanted += [os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)]
+    problems = []
+    for path in wanted:
+        try:
+            if os.path.isdir(path):
+                os.listdir(path)
+            else:
+                with open(path, "rb") as handle:
+                    handle.read(1)
+        except OSError as error:
+            problems.append(f"{path} ({error.strerror})")
+    return problems
+
+
+class _Server:
+    """Answers the grader's requests with one notebook's ``Dispatcher``."""
+
+    def __init__(self, sock: socket.socket, config: dict):
+        self.sock = sock
+        self.config = config
+        self.dispatcher = None
+
+    def loop(self) -> None:
+        while True:
+            try:
+                request = codec.receive(self.sock)
+            except codec.Closed:
+                return
+            for buffer in self.answer(request):
+                self.sock.sendall(buffer)
+
+    def answer(self, request: dict) -> list:
+        from autograder.errors import NotPlainData, SubmissionError
+
+        op = request["op"]
+        label = request.get("label", op)
+        try:
+            value = self.run(request) if op == "run" else self.dispatch(op, request)
+            reply = {"ok": value}
+        except SubmissionError as error:
+            reply = {"error": _error_fields(error)}
+        except BaseException as error:  # noqa: BLE001 - a bug, or student code that broke us
+            reply = {"internal": f"{type(error).__name__}: {error}"[:2000]}
+        try:
+            return codec.encode(reply)
+        except codec.CodecError as error:
+            return codec.encode({"error": _error_fields(NotPlainData(label, str(error)))})
+
+    def run(self, request: dict) -> list:
+        from autograder.dispatch import Dispatcher
+        from autograder.execute import new_shell, run_cells
+
+        skipped = request.get("skip", {})
+        cells = ["" if str(i) in skipped else code for i, code in enumerate(request["cells"])]
+        shell = new_shell({"__name__": "__main__"})
+        results = run_cells(shell, cells, float(request["cell_timeout"]),
+                            on_cell_start=lambda index: codec.send(self.sock, {"cell": index}))
+        errors = [skipped.get(str(r.index)) or r.error for r in results]
+        self.dispatcher = Dispatcher(request["stem"], shell.user_ns, tuple(e for e in errors if e))
+        return [[r.index, r.seconds, error] for r, error in zip(results, errors)]
+
+    def dispatch(self, op: str, request: dict):
+        dispatcher = self.dispatcher
+        if op == "call":
+            return dispatcher.call(request["name"], request["args"], request["kwargs"],
+                                   **request["options"])
+        if op == "reference_function":
+            return dispatcher.reference_function(request["kind"], request["params"])
+        if op == "getattr":
+            return dispatcher.getattr(request["id"], request["attr"])
+        if op == "call_handle":
+            return dispatcher.call_handle(request["id"], request["args"], request["kwargs"])
+        if op == "len":
+            return dispatcher.len(request["id"])
+        if op == "getitem":
+            return dispatcher.getitem(request["id"], request["key"])
+        raise ValueError(f"unknown request {op!r}")
+
+
+#: What each error's constructor takes, in order; the grader rebuilds them from this.
+ERROR_FIELDS = {
+    "NotebookMissing": ("stem", "detail"),
+    "FunctionMissing": ("stem", "name", "cell_errors"),
+    "StudentException": ("function", "exc_type", "message"),
+    "CallTimeout": ("function", "seconds"),
+    "SandboxDied": ("function", "reason"),
+    "AutogradUsed": ("function", "what"),
+    "NotPlainData": ("function", "detail"),
+}
+
+
+def _error_fields(error) -> list:
+    name = type(error).__name__
+    fields = ERROR_FIELDS.get(name)
+    if fields is None:
+        return ["StudentException", ["grader", name, str(error)]]
+    return [name, [getattr(error, field) for field in fields]]
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
