@@ -220,8 +220,8 @@ def render_feedback(results: dict, student: str | None = None) -> str:
     parts.append(_test_table(shown))
     hidden = len(tests) - len(shown)
     if hidden:
-        parts.append(f'<p class="muted">{hidden} further check{"s" if hidden != 1 else ""} '
-                     "count in your score but are not shown.</p>")
+        what = "check counts in your score but is" if hidden == 1 else "checks count in your score but are"
+        parts.append(f'<p class="muted">{hidden} further {what} not shown.</p>')
     parts.append("<h2>Reproducing this grade</h2>")
     if seed is not None:
         parts.append(f'<p>The hidden tests drew their random inputs from seed <code id="seed">{seed}</code>. '
