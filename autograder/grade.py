@@ -1,0 +1,415 @@
+"""``grade``: score submissions with the hidden tests and write what Gradescope reads.
+
+``grade_submission`` is the one code path every kind of grading goes through (this
+command for one folder, the batch below, ``validate``, ``demo`` and Gradescope's
+``run_autograder``): it forks a child of the warm grader (``autograder.workers``),
+which reads the notebooks, hands their cells to a sandbox forked from ``template``,
+runs the hidden tests against it and sends back a ``GradeReport``. Whatever happens in
+the child, the parent ends up with a valid report.
+
+The grader never imports or runs a file from a submission folder: it reads the
+notebooks as data, the child works in an empty folder of its own, and no folder of a
+submission is ever on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from autograder import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT, results
+from autograder.errors import InstructorError, SubmissionError
+
+SOURCE_DIR = PROJECT_ROOT / "source" / ASSIGNMENT
+GRADING_TESTS = PROJECT_ROOT / "grading_tests"
+
+#: ``template`` value that runs student code inside the grading child. Trusted code
+#: only (developing the hidden tests); a submission can do anything to the grader.
+IN_PROCESS = "in-process (unsafe: trusted code only)"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One student's folder of notebooks; ``student`` names its results."""
+
+    student: str
+    folder: Path
+
+
+@dataclass(frozen=True)
+class GradeReport:
+    """One submission's grade; what results.json, feedback.md and a grades.csv row hold.
+
+    ``failure``: set when the grader itself failed (the score is then 0 and means
+    nothing); it and ``log`` are for the instructor only.
+    """
+
+    student: str
+    seed: int
+    tests: tuple = ()  # of autograder.suite.TestOutcome
+    execution_time: float = 0.0
+    failure: str | None = None
+    log: str = field(default="", repr=False)
+
+    @property
+    def score(self) -> float:
+        return sum(test.score for test in self.tests)
+
+    @property
+    def max_score(self) -> float:
+        return sum(test.max_score for test in self.tests)
+
+    def by_notebook(self) -> dict[str, tuple[float, float]]:
+        """notebook stem -> (points, max points), every notebook listed."""
+        totals = {stem: (0.0, 0.0) for stem in NOTEBOOKS}
+        for test in self.tests:
+            got, most = totals.get(test.notebook, (0.0, 0.0))
+            totals[test.notebook] = (got + test.score, most + test.max_score)
+        return totals
+
+
+# ----------------------------------------------------------------------------- grading
+
+
+def read_submission(folder: Path) -> dict[str, list[str] | SubmissionError]:
+    """Each notebook's code cells, merged with the instructor's locked cells, or the
+    ``SubmissionError`` (missing, not UTF-8, not a notebook) its tests will report."""
+    from autograder.execute import prepare_notebook
+
+    notebooks: dict[str, list[str] | SubmissionError] = {}
+    for stem in NOTEBOOKS:
+        try:
+            notebooks[stem] = prepare_notebook(Path(folder) / f"{stem}.ipynb", SOURCE_DIR / f"{stem}.ipynb")
+        except SubmissionError as error:
+            notebooks[stem] = error
+    return notebooks
+
+
+def open_provider(folder: Path, *, limits, template):
+    """The provider the hidden tests get their notebooks from."""
+    if template == IN_PROCESS:
+        from autograder.inprocess import InProcessSubmission
+
+        return InProcessSubmission(folder, SOURCE_DIR, cell_timeout=limits.cell_timeout)
+    from autograder.sandbox import SandboxSubmission
+
+    return SandboxSubmission(template, read_submission(folder))
+
+
+def grade_here(submission: Submission, *, seed: int, limits, template) -> GradeReport:
+    """Grade in this process (the forked child). A failure of the grader becomes a
+    report with ``failure`` set; nothing escapes."""
+    from autograder.suite import run_hidden_tests
+
+    started = time.perf_counter()
+    try:
+        provider = open_provider(submission.folder, limits=limits, template=template)
+        try:
+            suite = run_hidden_tests(provider, seed)
+        finally:
+            provider.close()  # the sandbox is gone before anything is reported
+    except Exception:  # noqa: BLE001 - the edge: any grader failure becomes a valid report
+        return GradeReport(submission.student, seed, execution_time=time.perf_counter() - started,
+                           failure=traceback.format_exc())
+    return GradeReport(submission.student, seed, suite.tests, time.perf_counter() - started, log=suite.log)
+
+
+def submission_timeout(limits) -> float:
+    """How long one submission may take in all before its child is stopped: enough for
+    every cell and call to use its whole limit a few times over."""
+    return max(120.0, 20 * limits.cell_timeout + 40 * limits.call_timeout)
+
+
+def start_grading(submission: Submission, *, seed: int, limits, template):
+    """Fork the child that grades ``submission``; a ``workers.Child`` whose answer
+    ``report_from_answer`` turns into the report."""
+    from autograder.workers import Child, warm_up
+
+    warm_up()
+
+    def work() -> bytes:
+        return encode_report(grade_here(submission, seed=seed, limits=limits, template=template))
+
+    return Child(work, timeout=submission_timeout(limits))
+
+
+def report_from_answer(submission: Submission, seed: int, answer, seconds: float = 0.0) -> GradeReport:
+    """The child's answer (bytes, or the ``ChildFailed`` it became) as a valid report."""
+    from autograder.workers import ChildFailed
+
+    if isinstance(answer, ChildFailed):
+        detail = answer.reason + ("\n" + answer.output if answer.output else "")
+        return GradeReport(submission.student, seed, execution_time=seconds, failure=detail)
+    try:
+        report = decode_report(answer)
+    except Exception:  # noqa: BLE001 - a garbled answer is a failed grading, not a crash
+        return GradeReport(submission.student, seed, execution_time=seconds,
+                           failure="the grading process sent an unreadable result:\n" + traceback.format_exc())
+    if report.student != submission.student or report.seed != seed:
+        return GradeReport(submission.student, seed, execution_time=seconds,
+                           failure="the grading process answered for another submission")
+    return report
+
+
+def grade_submission(folder: Path, *, seed: int, limits, template, student: str = "") -> GradeReport:
+    """Grade one submission folder: THE code path of all grading (see the module doc)."""
+    from autograder.workers import ChildFailed
+
+    submission = Submission(student or Path(folder).name, Path(folder))
+    started = time.perf_counter()
+    child = start_grading(submission, seed=seed, limits=limits, template=template)
+    try:
+        answer = child.wait()
+    except ChildFailed as failure:
+        answer = failure
+    report = report_from_answer(submission, seed, answer, time.perf_counter() - started)
+    if not tidy_template(template):
+        template.close()  # broken by this submission: nobody may fork from it again
+    return report
+
+
+def encode_report(report: GradeReport) -> bytes:
+    data = {name.name: getattr(report, name.name) for name in fields(GradeReport) if name.name != "tests"}
+    data["tests"] = [{name.name: getattr(test, name.name) for name in fields(test)} for test in report.tests]
+    return json.dumps(data).encode("utf-8")
+
+
+def decode_report(payload: bytes) -> GradeReport:
+    from autograder.suite import TestOutcome
+
+    data = json.loads(payload.decode("utf-8"))
+    known = {name.name for name in fields(TestOutcome)}
+    tests = []
+    for entry in data["tests"]:
+        values = {key: value for key, value in entry.items() if key in known}
+        values["tags"] = tuple(str(tag) for tag in values.get("tags", ()))
+        values["score"], values["max_score"] = float(values["score"]), float(values["max_score"])
+        tests.append(TestOutcome(**values))
+    return GradeReport(
+        student=str(data["student"]), seed=int(data["seed"]), tests=tuple(tests),
+        execution_time=float(data["execution_time"]),
+        failure=None if data.get("failure") is None else str(data["failure"]),
+        log=str(data.get("log", "")),
+    )
+
+
+# ----------------------------------------------------------------------------- templates
+
+
+def default_limits(cell_timeout: float | None = None, call_timeout: float | None = None):
+    from autograder.limits import Limits
+
+    overrides = {"cell_timeout": cell_timeout, "call_timeout": call_timeout}
+    return Limits(**{key: float(value) for key, value in overrides.items() if value is not None})
+
+
+def open_template(limits, hidden_paths: Sequence[Path] = (), in_process: bool = False):
+    """A context manager yielding the template sandboxes are forked from."""
+    if in_process:
+        return contextlib.nullcontext(IN_PROCESS)
+    from autograder.sandbox import Template
+
+    hidden = (GRADING_TESTS, SOURCE_DIR, *hidden_paths)
+    return Template(limits, hidden_paths=tuple(str(path) for path in hidden))
+
+
+def tidy_template(template) -> bool:
+    """After a child: end whatever its submission left running under ``template``;
+    False when the template itself is gone or broken, so its slot opens a new one.
+
+    Only one child uses a template at a time, so every process still under it belongs
+    to the submission just graded. This runs in the process that started the template
+    (a forked child cannot ask ``Popen.poll`` about its parent's child).
+    """
+    if template == IN_PROCESS:
+        return True
+    from autograder.template import _children_by_parent
+
+    if template.process.poll() is not None:
+        return False
+    try:
+        leftovers = _children_by_parent().get(template.process.pid, [])
+        if leftovers:
+            template.kill_tree(leftovers)
+    except Exception:  # noqa: BLE001 - a template that cannot answer is replaced
+        return False
+    return template.process.poll() is None
+
+
+# ----------------------------------------------------------------------------- paths
+
+
+def find_submissions(path: Path) -> tuple[list[Submission], bool]:
+    """``(submissions, batch)``: one folder of notebooks, or an nbgrader ``submitted/``
+    tree (``<student>/backprop/*.ipynb``). Anything else is an instructor's error."""
+    path = Path(path)
+    if not path.exists():
+        raise InstructorError(f"{path}: no such folder")
+    if not path.is_dir():
+        raise InstructorError(f"{path} is not a folder (give a submission folder or an nbgrader submitted/ tree)")
+    if _holds_notebooks(path):
+        return [Submission(path.resolve().name, path.resolve())], False
+    if _holds_notebooks(path / ASSIGNMENT):  # one student's folder of a submitted/ tree
+        return [Submission(path.resolve().name, (path / ASSIGNMENT).resolve())], False
+    students = sorted(entry for entry in path.iterdir()
+                      if entry.is_dir() and (entry / ASSIGNMENT).is_dir() and not entry.name.startswith("."))
+    if not students:
+        names = ", ".join(f"{stem}.ipynb" for stem in NOTEBOOKS)
+        raise InstructorError(f"no notebooks found in {path}: expected {names} "
+                              f"or an nbgrader tree <student>/{ASSIGNMENT}/*.ipynb")
+    return [Submission(entry.name, (entry / ASSIGNMENT).resolve()) for entry in students], True
+
+
+def _holds_notebooks(folder: Path) -> bool:
+    return folder.is_dir() and any((folder / f"{stem}.ipynb").exists() for stem in NOTEBOOKS)
+
+
+def check_sources() -> None:
+    """The instructor's notebooks must be readable before any student is graded."""
+    from autograder.execute import read_source_notebook
+
+    for stem in NOTEBOOKS:
+        read_source_notebook(SOURCE_DIR / f"{stem}.ipynb")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def keep_off_sys_path(folders: Sequence[Path]) -> None:
+    """Drop from ``sys.path`` the current folder and any path inside a submission, so
+    nothing a submission ships (numpy.py, sitecustomize.py...) can ever be imported."""
+    kept = []
+    for entry in sys.path:
+        resolved = Path(entry or ".").resolve()
+        if entry in ("", ".") or any(_inside(resolved, folder) for folder in folders):
+            continue
+        kept.append(entry)
+    sys.path[:] = kept
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, jobs: int | None = None,
+               in_process: bool = False, progress: bool = True) -> list[GradeReport]:
+    """Grade a folder or a ``submitted/`` tree into ``out``; the reports, by student.
+
+    Files are written by this process alone, after each child (and its sandbox) is gone,
+    and all of them again once the batch is over, so a file a submission forged in
+    ``out`` is always replaced.
+    """
+    submissions, batch = find_submissions(path)
+    out = Path(out).resolve()
+    folders = [submission.folder for submission in submissions]
+    if any(_inside(out, folder) for folder in folders + [Path(path).resolve()]):
+        raise InstructorError(f"--out {out} is inside the submissions; choose a folder outside them")
+    check_sources()
+    limits = limits if limits is not None else default_limits()
+    seed = seed if seed is not None else secrets.randbits(32)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        log_path = out / "grader.log"
+        log_path.write_text(f"grading {path} with seed {seed}\n", encoding="utf-8")
+    except OSError as error:
+        raise InstructorError(f"cannot write to {out}: {error.strerror}") from None
+    keep_off_sys_path(folders)
+    hidden = (Path(path).resolve(), out)
+    reports: dict[str, GradeReport] = {}
+
+    def folder_of(report: GradeReport) -> Path:
+        return out / report.student if batch else out
+
+    def record(report: GradeReport) -> None:
+        reports[report.student] = report
+        results.write_report(folder_of(report), report)
+        results.append_log(log_path, results.instructor_log(report))
+
+    try:
+        for report in _grade_all(submissions, batch=batch, seed=seed, limits=limits, jobs=jobs,
+                                 in_process=in_process, hidden=hidden, progress=progress):
+            record(report)
+    except Exception:  # noqa: BLE001 - the edge: the harness failed, students still get a valid file
+        detail = traceback.format_exc()
+        for submission in submissions:
+            if submission.student not in reports:
+                record(GradeReport(submission.student, seed, failure=detail))
+    for report in reports.values():  # after every sandbox is gone: replace anything forged
+        results.write_report(folder_of(report), report)
+    if batch:
+        results.write_grades(out / "grades.csv", reports.values())
+    return [reports[submission.student] for submission in submissions]
+
+
+def _grade_all(submissions: list[Submission], *, batch: bool, seed: int, limits, jobs: int | None,
+               in_process: bool, hidden: tuple[Path, ...], progress: bool) -> Iterator[GradeReport]:
+    from autograder.workers import run_batch
+
+    if not batch:
+        (submission,) = submissions
+        with open_template(limits, hidden, in_process) as template:
+            yield grade_submission(submission.folder, seed=seed, limits=limits, template=template,
+                                   student=submission.student)
+        return
+
+    def start(submission: Submission, template):
+        started[submission.student] = time.perf_counter()
+        return start_grading(submission, seed=seed, limits=limits, template=template)
+
+    started: dict[str, float] = {}
+    with _progress_bar(len(submissions), enabled=progress) as bar:
+        for submission, answer in run_batch(
+                submissions, jobs=jobs or os.cpu_count() or 1, start=start, tidy=tidy_template,
+                open_template=lambda: open_template(limits, hidden, in_process)):
+            bar.update(1)
+            yield report_from_answer(submission, seed, answer, time.perf_counter() - started[submission.student])
+
+
+def _progress_bar(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, disable=not enabled, file=sys.stderr, unit="submission", desc="grading",
+                dynamic_ncols=True)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", type=Path, metavar="PATH",
+                        help="a folder holding the notebooks, or an nbgrader submitted/ tree")
+    parser.add_argument("--out", type=Path, required=True, metavar="OUT",
+                        help="where results.json and feedback.md go (per student in a batch, with grades.csv)")
+    parser.add_argument("--jobs", type=int, default=None, metavar="N",
+                        help="submissions graded at once (default: one per core)")
+    parser.add_argument("--cell-timeout", type=float, default=None, metavar="S",
+                        help="seconds one notebook cell may run (default 30)")
+    parser.add_argument("--call-timeout", type=float, default=None, metavar="S",
+                        help="seconds one call of a student function may run (default 10)")
+    parser.add_argument("--seed", type=int, default=None, metavar="N",
+                        help="seed of the hidden tests' inputs (default: a fresh one, reported)")
+    # Development only: runs student code inside the grader. Not in --help on purpose.
+    parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.jobs is not None and args.jobs < 1:
+        raise InstructorError("--jobs must be at least 1")
+    for name in ("cell_timeout", "call_timeout"):
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
+            raise InstructorError(f"--{name.replace('_', '-')} must be positive")
+    reports = grade_path(args.path, args.out, seed=args.seed, jobs=args.jobs, in_process=args.in_process,
+                         limits=default_limits(args.cell_timeout, args.call_timeout))
+    print(results.score_table(reports))
+    failed = [report.student for report in reports if report.failure is not None]
+    if failed:
+        print(f"error: grading failed for {len(failed)} submission(s) ({', '.join(failed[:5])}); "
+              f"details in {Path(args.out) / 'grader.log'}", file=sys.stderr)
+        return 1
+    return 0

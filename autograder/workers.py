@@ -1,0 +1,261 @@
+"""Warm workers: one forked child per submission, a few sandbox templates kept open.
+
+The grader's own process pays once for torch, pytest and the hidden test modules
+(``warm_up``), then forks a child for every submission (a few milliseconds). A child
+starts with a fresh pytest run and leaves nothing behind: whatever one submission's
+grading does to the interpreter dies with its child. A child reports back a single
+byte string over a pipe; a child that dies, hangs past its deadline or sends garbage
+becomes a ``ChildFailed`` in the parent, which still has every other result.
+
+``run_batch`` keeps ``jobs`` children running at once, each with its own slot: a
+sandbox ``Template`` (or whatever ``open_template`` yields) that only one child uses
+at a time. A slot whose child ended badly gets a fresh template before its next use,
+so a submission that broke its template cannot cost the next student anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import select
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable, ContextManager, Generic, Iterable, Iterator, TypeVar
+
+Item = TypeVar("Item")
+Template = TypeVar("Template")
+
+#: A child may send at most this much (a GradeReport is a few tens of kilobytes).
+MAX_PAYLOAD = 32 << 20
+LOG_TAIL = 8000
+
+_warm = False
+
+
+def warm_up() -> None:
+    """Import what every child needs, once, in the parent: torch, numpy, IPython and the
+    hidden tests themselves (by collecting them), so a forked child starts ready."""
+    global _warm
+    if _warm:
+        return
+    import numpy  # noqa: F401
+    import pytest
+    import torch
+
+    from autograder.suite import GRADING_TESTS, PYTEST_CONFIG
+
+    # Children grade one small submission each; one thread apiece keeps `--jobs`
+    # children from fighting over the cores (and forked OpenMP pools from hanging).
+    torch.set_num_threads(1)
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    quiet = io.StringIO()
+    with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+        pytest.main([str(GRADING_TESTS), "-c", str(PYTEST_CONFIG), "--rootdir", str(GRADING_TESTS),
+                     "-p", "no:cacheprovider", "--assert=plain", "-q", "--collect-only", "--seed", "0"],
+                    plugins=[])
+    _warm = True
+
+
+class ChildFailed(Exception):
+    """A child ended without a valid answer: ``reason`` for the log, ``output`` its stderr."""
+
+    def __init__(self, reason: str, output: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+        self.output = output
+
+
+class Child:
+    """``work()`` run in a forked child, in its own process group and an empty working
+    folder; its return value (bytes) comes back through a pipe.
+
+    The child's stdout and stderr go to a private file, kept for the instructor when it
+    fails. Nothing the child leaves (processes in its group, files in its folder)
+    survives ``result()``.
+    """
+
+    def __init__(self, work: Callable[[], bytes], timeout: float):
+        self.workdir = tempfile.mkdtemp(prefix="grading-")
+        self._output = tempfile.TemporaryFile()
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child, which never returns
+            os.close(read_end)
+            _child_main(work, write_end, self._output.fileno(), self.workdir)
+        os.close(write_end)
+        self.pid = pid
+        self.fd = read_end
+        self.deadline = time.monotonic() + timeout
+        self.timeout = timeout
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._problem: str | None = None
+        self._done = False
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def read(self) -> bool:
+        """Take what the child has sent so far; True once it has closed its end."""
+        data = os.read(self.fd, 1 << 16)
+        if not data:
+            self._done = True
+            return True
+        self._size += len(data)
+        if self._size > MAX_PAYLOAD:
+            self.kill(f"it sent more than {MAX_PAYLOAD} bytes")
+            return True
+        self._chunks.append(data)
+        return False
+
+    def overdue(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    def kill(self, problem: str) -> None:
+        self._problem = self._problem or problem
+        self._done = True
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+
+    def wait(self) -> bytes:
+        """Block until the child has answered (or its deadline has passed)."""
+        while not self._done:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill(f"it did not finish within {self.timeout:g} s")
+                break
+            ready, _, _ = select.select([self.fd], [], [], remaining)
+            if ready:
+                self.read()
+        return self.result()
+
+    def result(self) -> bytes:
+        """The child's answer; raises ``ChildFailed`` if there is none. Reaps the child
+        and everything left in its process group, and removes its working folder."""
+        os.close(self.fd)
+        _, status = os.waitpid(self.pid, 0)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)  # stray processes the child started
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        output = self._read_output()
+        if self._problem is not None:
+            raise ChildFailed(f"the grading process was stopped: {self._problem}", output)
+        if os.WIFSIGNALED(status):
+            name = signal.Signals(os.WTERMSIG(status)).name
+            raise ChildFailed(f"the grading process was killed by {name}", output)
+        if os.WEXITSTATUS(status) != 0:
+            raise ChildFailed(f"the grading process exited with status {os.WEXITSTATUS(status)}", output)
+        if not self._chunks:
+            raise ChildFailed("the grading process sent no result", output)
+        return b"".join(self._chunks)
+
+    def _read_output(self) -> str:
+        with self._output:
+            self._output.seek(0, os.SEEK_END)
+            size = self._output.tell()
+            self._output.seek(max(0, size - LOG_TAIL))
+            return self._output.read().decode("utf-8", "replace")
+
+
+def _child_main(work: Callable[[], bytes], write_end: int, output_fd: int, workdir: str) -> None:
+    code = 1
+    try:
+        os.setpgid(0, 0)  # one group: the parent can end the child and anything it started
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(output_fd, 1)
+        os.dup2(output_fd, 2)
+        os.chdir(workdir)
+        payload = work()
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(write_end, view):]
+        code = 0
+    except BaseException:  # noqa: BLE001 - the child must end here, whatever happened
+        with contextlib.suppress(BaseException):
+            traceback.print_exc()
+    finally:
+        with contextlib.suppress(BaseException):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+@dataclass
+class _Slot(Generic[Template]):
+    """A template and the stack that will close it."""
+
+    open_template: Callable[[], ContextManager[Template]]
+    template: Template | None = None
+    stack: contextlib.ExitStack | None = None
+
+    def ensure_open(self) -> Template:
+        if self.stack is None:
+            stack = contextlib.ExitStack()
+            self.template = stack.enter_context(self.open_template())
+            self.stack = stack
+        return self.template
+
+    def close(self) -> None:
+        stack, self.stack, self.template = self.stack, None, None
+        if stack is not None:
+            stack.close()
+
+
+def run_batch(items: Iterable[Item], *, jobs: int,
+              open_template: Callable[[], ContextManager[Template]],
+              start: Callable[[Item, Template], Child],
+              tidy: Callable[[Template], bool] = lambda template: True,
+              ) -> Iterator[tuple[Item, bytes | ChildFailed]]:
+    """Run ``start(item, template)`` for every item, ``jobs`` at a time, and yield each
+    item with its child's answer (or the ``ChildFailed``) as it completes.
+
+    Templates are opened lazily, one per slot, and all closed when the batch ends (or
+    the generator is closed). After each child, ``tidy(template)`` cleans up after it
+    and says whether the template is still usable; a slot's template is renewed when
+    it is not, or when the child failed.
+    """
+    queue = deque(items)
+    slots = [_Slot(open_template) for _ in range(max(1, min(jobs, len(queue))))]
+    free = list(slots)
+    running: dict[int, tuple[Item, Child, _Slot]] = {}
+    try:
+        while queue or running:
+            while queue and free:
+                slot = free.pop()
+                item = queue.popleft()
+                template = slot.ensure_open()
+                child = start(item, template)
+                running[child.fileno()] = (item, child, slot)
+            timeout = max(0.0, min(child.deadline for _, child, _ in running.values()) - time.monotonic())
+            ready, _, _ = select.select(list(running), [], [], timeout)
+            finished = [fd for fd in ready if running[fd][1].read()]
+            for fd, (_, child, _) in running.items():
+                if fd not in finished and child.overdue():
+                    child.kill(f"it did not finish within {child.timeout:g} s")
+                    finished.append(fd)
+            for fd in finished:
+                item, child, slot = running.pop(fd)
+                try:
+                    answer: bytes | ChildFailed = child.result()
+                except ChildFailed as failure:
+                    answer = failure
+                if isinstance(answer, ChildFailed) or not tidy(slot.template):
+                    slot.close()
+                free.append(slot)
+                yield item, answer
+    finally:
+        for _, child, _ in running.values():
+            child.kill("the batch was interrupted")
+            with contextlib.suppress(ChildFailed, OSError):
+                child.result()
+        for slot in slots:
+            slot.close()
