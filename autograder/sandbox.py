@@ -142,14 +142,15 @@ class Template:
 
     # -- requests (used by SandboxSubmission)
 
-    def spawn(self, stem: str, probe: bool = False) -> tuple[int, socket.socket, int]:
+    def spawn(self, stem: str, limits: Limits | None = None, probe: bool = False) -> tuple[int, socket.socket, int]:
         """Fork a sandbox: (pid, the grader's socket to it, the read end of its output)."""
         self.wait_ready()
+        limits = limits or self.limits
         ours, theirs = socket.socketpair()
         output_read, output_write = os.pipe()
         config = {"stem": stem, "hidden": list(self.hidden_paths), "uid": self.uid, "gid": self.gid,
-                  "memory_bytes": self.limits.memory_bytes, "max_processes": self.limits.max_processes,
-                  "tmp_bytes": self.limits.tmp_bytes, "probe": probe}
+                  "memory_bytes": limits.memory_bytes, "max_processes": limits.max_processes,
+                  "tmp_bytes": limits.tmp_bytes, "probe": probe}
         try:
             reply = self._request({"op": "spawn", "config": config}, fds=[theirs.fileno(), output_write])
         finally:
@@ -228,11 +229,15 @@ def _resolve_user(user, root: bool) -> tuple[int | None, int | None]:
 
 
 class SandboxSubmission:
-    """One submission's notebooks, each in its own sandbox forked from ``template``."""
+    """One submission's notebooks, each in its own sandbox forked from ``template``.
 
-    def __init__(self, template: Template, notebooks: Mapping[str, "list[str] | SubmissionError"]):
+    ``limits``: this submission's, if not the template's.
+    """
+
+    def __init__(self, template: Template, notebooks: Mapping[str, "list[str] | SubmissionError"],
+                 limits: Limits | None = None):
         self.template = template
-        self.limits = template.limits
+        self.limits = limits or template.limits
         self._cells = dict(notebooks)
         self._notebooks: dict[str, Notebook] = {}
         self._transports: list[_SandboxTransport] = []
@@ -265,8 +270,12 @@ class SandboxSubmission:
             self.template.kill_tree(self._spawned)
         for reader in self._readers:
             reader.join(2.0)
-        for stem in {reader.stem for reader in self._readers}:
-            self.output[stem] = "".join(r.text() for r in self._readers if r.stem == stem)[: self.limits.output_bytes]
+        for stem in dict.fromkeys(reader.stem for reader in self._readers):
+            readers = [reader for reader in self._readers if reader.stem == stem]
+            kept = b"".join(bytes(reader.kept) for reader in readers)
+            dropped = sum(reader.dropped for reader in readers) + max(len(kept) - self.limits.output_bytes, 0)
+            text = kept[: self.limits.output_bytes].decode("utf-8", "replace")
+            self.output[stem] = text + (f"\n[... {dropped} more bytes of output dropped]\n" if dropped else "")
         self._spawned.clear()
 
     def __enter__(self) -> "SandboxSubmission":
@@ -301,17 +310,13 @@ class _OutputReader(threading.Thread):
         finally:
             os.close(self.fd)
 
-    def text(self) -> str:
-        text = self.kept.decode("utf-8", "replace")
-        return text + (f"\n[... {self.dropped} more bytes of output dropped]\n" if self.dropped else "")
-
 
 class _Sandbox:
     """One sandbox process for one notebook (one generation)."""
 
     def __init__(self, submission: SandboxSubmission, stem: str, generation: int):
         self.generation = generation
-        self.pid, self.sock, output = submission.template.spawn(stem)
+        self.pid, self.sock, output = submission.template.spawn(stem, submission.limits)
         submission._spawned.append(self.pid)
         submission._readers.append(_OutputReader(stem, output, submission.limits.output_bytes))
         self.sock.settimeout(max(submission.limits.call_timeout, START_TIMEOUT))

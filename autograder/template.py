@@ -288,18 +288,25 @@ def _private_environment() -> None:
 def _unreadable_paths() -> list[str]:
     """Paths this (unprivileged) process needs and cannot read: the interpreter, its
     standard library and site-packages, and this package."""
+    import stat
+
     import autograder
 
-    wanted = [os.path.realpath(sys.executable), os.path.dirname(os.path.realpath(autograder.__file__))]
-    wanted += [os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)]
+    wanted = [sys.executable, sys.prefix, sys.base_prefix, os.path.dirname(autograder.__file__)]
+    wanted += [p for p in sys.path if p]
+    # Both spellings: a symlinked venv may resolve to readable files behind a private
+    # directory, and Python opens the paths as they are written.
+    wanted += [os.path.realpath(p) for p in wanted]
     problems = []
-    for path in wanted:
+    for path in dict.fromkeys(wanted):
         try:
-            if os.path.isdir(path):
+            if stat.S_ISDIR(os.stat(path).st_mode):
                 os.listdir(path)
             else:
                 with open(path, "rb") as handle:
                     handle.read(1)
+        except FileNotFoundError:
+            continue  # e.g. python311.zip, listed on sys.path but absent
         except OSError as error:
             problems.append(f"{path} ({error.strerror})")
     return problems
