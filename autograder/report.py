@@ -287,14 +287,15 @@ def histogram_png(distribution: Distribution) -> bytes:
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     bins = distribution.bins()
-    axes.bar([low for low, _, _ in bins], [c for _, _, c in bins],
-             width=[max(high - low, 1) for low, high, _ in bins], align="edge",
+    # every bar as wide as a bin, the full-marks bin too, so the eye compares heights only
+    width = bins[1][0] - bins[0][0] if len(bins) > 1 else 1
+    axes.bar([low for low, _, _ in bins], [c for _, _, c in bins], width=width, align="edge",
              color="#0969da", edgecolor="white", linewidth=0.6)
     stats = distribution.stats()
     axes.axvline(stats["mean"], color="#b42318", linewidth=1.4, label=f"mean {stats['mean']:.1f}")
     axes.axvline(stats["median"], color="#1f2328", linewidth=1.2, linestyle="--",
                  label=f"median {stats['median']:.1f}")
-    axes.set_xlim(0, bins[-1][0] + max(bins[-1][1] - bins[-1][0], 1))
+    axes.set_xlim(0, bins[-1][0] + width)
     axes.set_xlabel(f"points (of {points(distribution.max_points)})")
     axes.set_ylabel("students")
     axes.set_title(distribution.name, loc="left", fontsize=11, fontweight="bold")
@@ -447,9 +448,9 @@ def _tests_section(summary: ClassSummary) -> str:
         )
     return ('<section id="tests"><h2>Pass rate of every test</h2>'
             '<p class="muted">Sorted by test number; a red bar means fewer than half the class passed.</p>'
-            '<div class="scroll"><table><thead><tr><th>#</th><th>Test</th><th class="num">Points</th>'
+            '<table><thead><tr><th>#</th><th>Test</th><th class="num">Points</th>'
             '<th style="width:14rem">Pass rate</th><th class="num">Failed</th><th>Most frequent mistake</th></tr>'
-            f'</thead><tbody>{"".join(rows)}</tbody></table></div></section>')
+            f'</thead><tbody>{"".join(rows)}</tbody></table></section>')
 
 
 def _mistake_row(rank: int, mistake: MistakeStat, links: set[str]) -> str:

@@ -177,12 +177,14 @@ def make_results(failures=None, seed=1234, seed_in_extra=True, missing=(), died=
 def synthetic_class(n_students: int, seed: int = 0) -> dict[str, dict]:
     """``{student: results}`` for a plausible class: abilities vary, mistakes cluster."""
     rng = random.Random(seed)
+    # some tests are much harder than others: a student passes with probability ability ** hardness
+    hardness = [rng.choice((0.2, 0.5, 1.0, 2.0, 4.0)) for _ in CATALOGUE]
     students = {}
     for i in range(n_students):
-        ability = rng.betavariate(5, 2)
+        ability = rng.betavariate(6, 1.5)
         failures = {}
         for index, (_, _, _, _, mistakes) in enumerate(CATALOGUE):
-            if rng.random() > ability:
+            if rng.random() > ability ** hardness[index]:
                 failures[index] = rng.randrange(len(mistakes)) if mistakes else 0
         roll = rng.random()
         missing = ("04_bce",) if roll < 0.03 else ("03_mlp", "04_bce") if roll < 0.04 else ()

@@ -1,0 +1,196 @@
+"""Both pages in a real browser: headless Debian chromium, driven over the DevTools protocol.
+
+The tests assert what a person sees (rendered text, images decoded and laid out, bars
+as wide as the score, no sideways scrolling, folded lists that open), that the pages
+fetch nothing from outside, and save a screenshot of each page to docs/ for the README.
+chromium is installed with apt-get when missing; if it cannot be had the tests fail,
+because CI installs it (.ci/run).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import websocket  # websocket-client, a dependency of jupyter_server (the instructor extra)
+
+from autograder.feedback import write_feedback_html
+from autograder.report import write_class_report
+from test_report import index_of, make_results, synthetic_class, write_class
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--hide-scrollbars", "--force-device-scale-factor=1", "--remote-debugging-port=0",
+         "--remote-allow-origins=*"]
+
+
+def find_chromium() -> str:
+    found = shutil.which("chromium")
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run("apt-get update -qq && apt-get install -y -qq chromium", shell=True,
+                       capture_output=True, timeout=900)
+        found = shutil.which("chromium")
+    if found is None:
+        pytest.fail("chromium is not installed and apt-get could not install it "
+                    "(run `apt-get install chromium` as root)")
+    return found
+
+
+class Page:
+    """One browser tab: send DevTools commands, wait for events."""
+
+    def __init__(self, ws_url: str):
+        self.socket = websocket.create_connection(ws_url, timeout=60, suppress_origin=True)
+        self.next_id = 0
+        self.events: list[dict] = []
+
+    def send(self, method: str, **params):
+        self.next_id += 1
+        self.socket.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.socket.recv())
+            if message.get("id") == self.next_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+            self.events.append(message)
+
+    def wait_for(self, event: str, seconds: float = 60):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for message in self.events:
+                if message.get("method") == event:
+                    self.events.remove(message)
+                    return message
+            self.events.append(json.loads(self.socket.recv()))
+        raise TimeoutError(event)
+
+    def open(self, path: Path, width: int = 1200, height: int = 900) -> float:
+        """Load a file; returns the seconds until its load event."""
+        self.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+        self.events.clear()
+        started = time.perf_counter()
+        self.send("Page.navigate", url=path.resolve().as_uri())
+        self.wait_for("Page.loadEventFired")
+        return time.perf_counter() - started
+
+    def js(self, expression: str):
+        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(result["exceptionDetails"])
+        return result["result"].get("value")
+
+    def requested_urls(self) -> list[str]:
+        return [m["params"]["request"]["url"] for m in self.events if m.get("method") == "Network.requestWillBeSent"]
+
+    def screenshot(self, target: Path, width: int, max_height: int) -> None:
+        height = min(int(self.js("document.documentElement.scrollHeight")), max_height)
+        self.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+        data = self.send("Page.captureScreenshot", format="png")["data"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(base64.b64decode(data))
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    process = subprocess.Popen([find_chromium(), *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 60
+        while not port_file.exists() or not port_file.read_text().strip():
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail("chromium did not start (no DevToolsActivePort)")
+            time.sleep(0.1)
+        port = port_file.read_text().split()[0]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture
+def page(browser):
+    request = urllib.request.Request(f"{browser}/json/new?about:blank", method="PUT")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        target = json.load(response)
+    tab = Page(target["webSocketDebuggerUrl"])
+    tab.send("Page.enable")
+    tab.send("Network.enable")
+    yield tab
+    tab.socket.close()
+    urllib.request.urlopen(f"{browser}/json/close/{target['id']}", timeout=30).close()
+
+
+def only_local(urls: list[str]) -> list[str]:
+    return [u for u in urls if not u.startswith(("file:", "data:", "about:"))]
+
+
+def test_feedback_page_in_a_browser(page, tmp_path):
+    results = make_results({index_of("mse_loss"): 0, index_of("for W1"): 0, index_of("sigmoid is finite"): 0,
+                            index_of("bce_dloss_dprob"): 0, index_of("train_mlp"): 0}, seed=271828)
+    folder = tmp_path / "ada_lovelace"
+    folder.mkdir()
+    (folder / "results.json").write_text(json.dumps(results))
+    feedback = write_feedback_html(folder / "results.json")
+
+    page.open(feedback)
+    text = page.js("document.body.innerText")
+    for seen in ("Feedback: ada_lovelace", "80 / 100", "23 of 28 checks passed", "02_backward", "21 / 30",
+                 "Named mistake:", "summed not averaged", "it is N = 5 times too large: summed over the batch",
+                 "expected", "0.0885", "got", "0.4425", "input out", "it is transposed: expected shape (3, 4), got (4, 3)",
+                 "What went wrong:", "timed out (CallTimeout)", "seed 271828", "graded by hand"):
+        assert seen in text, seen
+    # the bar of 02_backward is drawn 70% full
+    fraction = page.js("""(() => { const bar = document.querySelector('[aria-label^="02_backward"]');
+        return bar.firstElementChild.getBoundingClientRect().width / bar.getBoundingClientRect().width; })()""")
+    assert abs(fraction - 0.7) < 0.01
+    assert only_local(page.requested_urls()) == []
+    page.screenshot(DOCS / "feedback.png", width=1000, max_height=2400)
+
+    # readable on a phone: long diagnoses wrap instead of widening the page
+    page.open(feedback, width=400, height=800)
+    assert page.js("document.documentElement.scrollWidth") <= 400
+
+
+def test_class_report_of_1000_students_in_a_browser(page, tmp_path):
+    out = write_class(tmp_path / "out", synthetic_class(1000, seed=3))
+    for results in sorted(out.glob("*/results.json"))[:50]:
+        write_feedback_html(results)
+    report = write_class_report(out)
+
+    seconds = page.open(report)
+    assert seconds < 10, f"the report took {seconds:.1f} s to load"
+    text = page.js("document.body.innerText")
+    for seen in ("1000", "submissions", "Score distributions", "Pass rate of every test", "Most frequent mistakes",
+                 "summed not averaged", "Problem submissions", "Crashed:", "Timed out:", "Missing notebooks:"):
+        assert seen in text, seen
+    images = page.js("""[...document.images].map(i => ({complete: i.complete, natural: i.naturalWidth,
+        shown: i.getBoundingClientRect().width, alt: i.alt}))""")
+    assert len(images) == 5
+    assert all(i["complete"] and i["natural"] > 300 and i["shown"] > 300 for i in images), images
+    assert images[-1]["alt"].startswith("Histogram of total scores out of 100")
+    assert only_local(page.requested_urls()) == []
+    assert page.js("document.documentElement.scrollWidth") <= 1200
+
+    # the students behind a mistake are folded away until asked for, then linked to their feedback
+    assert "student0000, student" not in text
+    page.js("document.querySelector('#mistakes details:nth-of-type(2) summary').click()")
+    opened = page.js("document.querySelector('#mistakes details[open] .students').innerText")
+    assert opened.count("student") > 50
+    page.js("document.querySelector('#mistakes details[open]').open = false")
+
+    page.open(report)
+    page.screenshot(DOCS / "report.png", width=1200, max_height=3200)
