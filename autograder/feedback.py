@@ -177,6 +177,7 @@ FEEDBACK_CSS = BASE_CSS + """
 .failure table td { border: 0; padding: .1rem 0; overflow-wrap: anywhere; }
 .tests td:nth-child(1) { width: 3.5rem; } .tests td:nth-child(3) { width: 5.5rem; }
 .tests td:last-child { width: 4.5rem; }
+.failure-summary { white-space: pre-wrap; border-left: 4px solid var(--bad); padding: .5rem .75rem; }
 """
 
 
@@ -209,7 +210,12 @@ def render_feedback(results: dict, student: str | None = None) -> str:
         f'<p class="note">{escape(HAND_GRADED_NOTE)}</p>',
         _notebook_table(results),
     ]
-    if failed:
+    if not tests:
+        # The grader itself failed (results.json then holds no tests): its summary, written
+        # by the grader and never by the student's code, says so.
+        summary = str(results.get("output") or "No checks ran.")[:MAX_OUTPUT_CHARS]
+        parts.append(f'<h2>No checks ran</h2><p class="failure-summary">{escape(summary)}</p>')
+    elif failed:
         parts.append("<h2>What to fix</h2>")
         parts.append("<p>Each failed check says what went wrong, on which small inputs, "
                      "what was expected and what your code returned.</p>")

@@ -117,7 +117,7 @@ class MistakeStat:
 @dataclass(frozen=True)
 class Problem:
     student: str
-    kind: str  # "timed out", "crashed", "missing notebooks", "no results"
+    kind: str  # "timed out", "crashed", "missing notebooks", "grading failed", "no results"
     detail: str
 
 
@@ -202,6 +202,11 @@ def summarize(submissions) -> ClassSummary:
     problems = [Problem(s.student, "no results", s.problem) for s in submissions if s.results is None]
 
     for sub in graded:
+        if not sub.results.get("tests"):
+            # the grader failed on this submission: its 0 is not a grade, so it stays out of the figures
+            problems.append(Problem(sub.student, "grading failed",
+                                    _first_line(sub.results.get("output")) or "no test results were recorded"))
+            continue
         for stem, (got, most) in notebook_scores(sub.results).items():
             per_notebook.setdefault(stem, []).append(got)
             notebook_max[stem] = max(notebook_max.get(stem, 0.0), most)
@@ -240,14 +245,11 @@ def summarize(submissions) -> ClassSummary:
         for kind, details in troubles.items():
             separator = ", " if kind == "missing notebooks" else "; "
             problems.append(Problem(sub.student, kind, separator.join(details)))
-        if not sub.results.get("tests"):
-            problems.append(Problem(sub.student, "no results", _first_line(sub.results.get("output"))
-                                    or "no test results were recorded"))
 
     distributions = [Distribution(stem, notebook_max[stem], tuple(per_notebook[stem]))
                      for stem in notebook_order(per_notebook)]
     distributions.append(Distribution(TOTAL, total_max, tuple(totals)))
-    kind_order = {"no results": 0, "crashed": 1, "timed out": 2, "missing notebooks": 3}
+    kind_order = {"grading failed": 0, "no results": 1, "crashed": 2, "timed out": 3, "missing notebooks": 4}
     return ClassSummary(
         submissions=submissions,
         distributions=tuple(distributions),
@@ -517,7 +519,7 @@ def _students_section(summary: ClassSummary, links: set[str]) -> str:
         flagged.setdefault(problem.student, []).append(problem.kind)
     rows = []
     for sub in summary.submissions:
-        if sub.results is None:
+        if sub.results is None or not sub.results.get("tests"):
             cells = "".join("<td class=\"num\">&ndash;</td>" for _ in stems) + '<td class="num">&ndash;</td>'
         else:
             scores = notebook_scores(sub.results)

@@ -153,3 +153,40 @@ def test_write_feedback_html_next_to_results(tmp_path):
     text = visible_text(written.read_text(encoding="utf-8"))
     assert text.startswith("Feedback: ada Feedback: ada")  # <title>, then the heading
     assert "98 / 100" in text
+
+
+def test_grading_failure_is_not_shown_as_a_perfect_score():
+    results = {"score": 0.0, "execution_time": 1.0, "stdout_visibility": "hidden", "tests": [],
+               "output": "Grading failed: the grader itself ran into a problem, so this score of 0 is not a grade."
+                         "\n\nGrading seed: 5."}
+    text = visible_text(render_feedback(results))
+    assert "No checks ran" in text and "Grading failed: the grader itself ran into a problem" in text
+    assert "every check passed" not in text
+    assert "seed 5" in text
+
+
+def test_reads_what_the_grade_command_writes():
+    """The page is built from the real writer's results.json, so the two cannot drift apart."""
+    from autograder.grade import GradeReport
+    from autograder.results import results_json
+    from autograder.suite import TestOutcome
+
+    tests = (
+        TestOutcome("02_backward: mse_loss is the mean of 0.5 * (out - y) ** 2", "2.1", 0.0, 4.0, "failed",
+                    "`mse_loss(out, y)` is wrong: it is N = 5 times too large: summed over the batch instead of "
+                    "averaged (divide by N).\n  with out = [[0.1], [0.7]] (shape (2, 1), float64)\n"
+                    "  expected: 0.0885\n  got:      0.4425", ("02_backward", "mse_loss"), "t::a",
+                    diagnosis="summed-not-averaged"),
+        TestOutcome("02_backward: forward returns out of shape (N, 1)", "2.2", 3.0, 3.0, "passed", "",
+                    ("02_backward", "forward"), "t::b"),
+        TestOutcome("03_mlp: train_mlp follows init, forward, backward, sgd_step", "3.1", 0.0, 5.0, "failed",
+                    "`train_mlp` did not return within 20 s (an infinite loop, or far too much work?).",
+                    ("03_mlp", "train_mlp"), "t::c", diagnosis="CallTimeout"),
+    )
+    results = json.loads(json.dumps(results_json(GradeReport("ada", 31337, tests, 2.5))))
+    assert seed_of(results) == 31337
+    text = visible_text(render_feedback(results))
+    assert "3 / 12 autograded points" in text and "02_backward 3 / 7" in text and "03_mlp 0 / 5" in text
+    assert "Named mistake: summed not averaged" in text and "expected 0.0885 got 0.4425" in text
+    assert "What went wrong: timed out (CallTimeout)" in text
+    assert "seed 31337" in text

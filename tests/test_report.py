@@ -368,3 +368,13 @@ def test_a_class_of_1000_renders_quickly_and_stays_small(tmp_path):
     # long lists are folded: the mistakes beyond the top ones and every student list
     assert html.count("<details>") >= report.TOP_MISTAKES
     assert re.search(r"<summary>All 1000 submissions", html)
+
+
+def test_a_failed_grading_is_a_problem_not_a_zero(tmp_path):
+    students = small_class()
+    students["gus"] = {"score": 0.0, "execution_time": 0.5, "stdout_visibility": "hidden", "tests": [],
+                       "output": "Grading failed: the grader itself ran into a problem.\n\nGrading seed: 9."}
+    summary = report.summarize(report.load_class(class_of(students, tmp_path)))
+    assert sorted(summary.distributions[-1].scores) == [45, 91, 91, 100]
+    assert ("gus", "grading failed", "Grading failed: the grader itself ran into a problem.") in \
+        {(p.student, p.kind, p.detail) for p in summary.problems}
