@@ -378,3 +378,15 @@ def test_a_failed_grading_is_a_problem_not_a_zero(tmp_path):
     assert sorted(summary.distributions[-1].scores) == [45, 91, 91, 100]
     assert ("gus", "grading failed", "Grading failed: the grader itself ran into a problem.") in \
         {(p.student, p.kind, p.detail) for p in summary.problems}
+
+
+def test_report_through_the_command_line(tmp_path, monkeypatch, capsys):
+    from autograder import cli
+
+    # only this verb: the test must not depend on the other commands' modules
+    monkeypatch.setattr(cli, "COMMANDS", {"report": cli.COMMANDS["report"]})
+    out = class_of(small_class(), tmp_path)
+    assert cli.main(["report", str(out)]) == 0
+    assert (out / "report.html").is_file() and (out / "report.csv").is_file()
+    assert cli.main(["report", str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'nowhere'} is not a folder of grading results"
