@@ -124,11 +124,15 @@ class Template:
         """Wait for the imports; as root, check the sandbox user can read the interpreter."""
         if self._ready:
             return
-        reply = self._receive(TEMPLATE_START_TIMEOUT, "start")
-        if "ready" not in reply:
-            raise InstructorError(f"the sandbox template did not start: {reply.get('error', reply)}")
-        self._ready = True
-        self.isolation = self._probe()
+        try:
+            reply = self._receive(TEMPLATE_START_TIMEOUT, "start")
+            if "ready" not in reply:
+                raise InstructorError(f"the sandbox template did not start: {reply.get('error', reply)}")
+            self._ready = True
+            self.isolation = self._probe()
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         if self.process.poll() is None:
@@ -336,6 +340,7 @@ class _SandboxTransport:
         self.skip: dict[str, str] = {}  # cell index -> why it is left out of re-runs
         self.gave_up: str | None = None
         self.types: dict[int, str] = {}  # grader-side handle id -> type name, for labels
+        self.seq = 0  # numbers requests; a reply must echo its request's number
 
     # -- the transport interface (autograder.handles)
 
@@ -372,6 +377,8 @@ class _SandboxTransport:
         if "id" in request:
             request["id"] = self._local_id(request["id"], label, sandbox)
         request["label"] = label
+        self.seq += 1
+        request["seq"] = self.seq
         deadline = time.monotonic() + self.limits.call_timeout
         try:
             codec.send(sandbox.sock, request,
@@ -390,7 +397,7 @@ class _SandboxTransport:
         return self._result(label, reply)
 
     def _result(self, label: str, reply) -> Any:
-        if type(reply) is dict and len(reply) == 1:
+        if type(reply) is dict and len(reply) == 2 and reply.pop("seq", None) == self.seq:
             (kind, value), = reply.items()
             if kind == "ok":
                 return value
@@ -454,7 +461,7 @@ class _SandboxTransport:
                 deadline = time.monotonic() + self.limits.cell_timeout + CELL_GRACE
                 continue
             break
-        results = message.get("ok") if type(message) is dict else None
+        results = message.get("ok") if type(message) is dict else None  # the run has no seq
         if type(results) is not list:
             self._kill(sandbox)
             self.gave_up = f"running the notebook failed ({str(message)[:300]})"

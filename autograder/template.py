@@ -46,6 +46,10 @@ def warm_up() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot  # noqa: F401
     import numpy  # noqa: F401
+    import numpy.fft  # noqa: F401 - NumPy 2 loads these lazily, after the sandbox's
+    import numpy.linalg  # noqa: F401 - privilege drop, which may not read them
+    import numpy.random  # noqa: F401
+    import numpy.testing  # noqa: F401
     import torch  # noqa: F401
     import torch.overrides  # noqa: F401
     from IPython.core.interactiveshell import InteractiveShell  # noqa: F401
@@ -76,7 +80,17 @@ def main(argv: list[str]) -> int:
         template.loop()
     finally:
         template.kill_tree(list(template.sandboxes))
+        _reap_all()  # leave no zombie to whoever inherits them
     return 0
+
+
+def _reap_all() -> None:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
 
 
 def _message(value) -> bytes:
@@ -242,10 +256,12 @@ def serve(sock_fd: int, output_fd: int, config: dict) -> int:
     try:
         from autograder.limits import confine
 
+        needed = [path for path in _needed_paths() if os.path.exists(path)] if config.get("probe") else []
         applied = confine(config)
-        _private_environment()
         if config.get("probe"):
-            applied["unreadable"] = _unreadable_paths()
+            applied["unreadable"] = _unreadable_paths(needed)
+        else:
+            _private_environment()
     except BaseException as error:  # noqa: BLE001 - reported, then the sandbox exits
         codec.send(sock, {"failed": f"{type(error).__name__}: {error}"})
         return 3
@@ -285,28 +301,28 @@ def _private_environment() -> None:
     torch.manual_seed(0)
 
 
-def _unreadable_paths() -> list[str]:
-    """Paths this (unprivileged) process needs and cannot read: the interpreter, its
-    standard library and site-packages, and this package."""
-    import stat
-
+def _needed_paths() -> list[str]:
+    """The interpreter, its prefixes, every sys.path entry and this package; both as
+    written and resolved (a symlinked venv may hide behind a private directory)."""
     import autograder
 
-    wanted = [sys.executable, sys.prefix, sys.base_prefix, os.path.dirname(autograder.__file__)]
-    wanted += [p for p in sys.path if p]
-    # Both spellings: a symlinked venv may resolve to readable files behind a private
-    # directory, and Python opens the paths as they are written.
-    wanted += [os.path.realpath(p) for p in wanted]
+    paths = [sys.executable, sys.prefix, sys.base_prefix, os.path.dirname(autograder.__file__)]
+    paths += [p for p in sys.path if p]
+    return list(dict.fromkeys(paths + [os.path.realpath(p) for p in paths]))
+
+
+def _unreadable_paths(paths: list[str]) -> list[str]:
+    """Those of ``paths`` (which exist for the template) this confined process cannot read."""
+    import stat
+
     problems = []
-    for path in dict.fromkeys(wanted):
+    for path in paths:
         try:
             if stat.S_ISDIR(os.stat(path).st_mode):
                 os.listdir(path)
             else:
                 with open(path, "rb") as handle:
                     handle.read(1)
-        except FileNotFoundError:
-            continue  # e.g. python311.zip, listed on sys.path but absent
         except OSError as error:
             problems.append(f"{path} ({error.strerror})")
     return problems
@@ -341,10 +357,11 @@ class _Server:
             reply = {"error": _error_fields(error)}
         except BaseException as error:  # noqa: BLE001 - a bug, or student code that broke us
             reply = {"internal": f"{type(error).__name__}: {error}"[:2000]}
+        seq = request.get("seq")  # echoed, so a stray frame cannot pass for this reply
         try:
-            return codec.encode(reply)
+            return codec.encode({**reply, "seq": seq})
         except codec.CodecError as error:
-            return codec.encode({"error": _error_fields(NotPlainData(label, str(error)))})
+            return codec.encode({"error": _error_fields(NotPlainData(label, str(error))), "seq": seq})
 
     def run(self, request: dict) -> list:
         from autograder.dispatch import Dispatcher
