@@ -286,15 +286,11 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def keep_off_sys_path(folders: Sequence[Path]) -> None:
-    """Drop from ``sys.path`` the current folder and any path inside a submission, so
-    nothing a submission ships (numpy.py, sitecustomize.py...) can ever be imported."""
-    kept = []
-    for entry in sys.path:
-        resolved = Path(entry or ".").resolve()
-        if entry in ("", ".") or any(_inside(resolved, folder) for folder in folders):
-            continue
-        kept.append(entry)
-    sys.path[:] = kept
+    """Drop from ``sys.path`` every entry inside a submission (``""`` too, when the
+    grader was started from one), so nothing a submission ships (numpy.py,
+    sitecustomize.py...) can ever be imported by the grader."""
+    sys.path[:] = [entry for entry in sys.path
+                   if not any(_inside(Path(entry or ".").resolve(), folder) for folder in folders)]
 
 
 # ----------------------------------------------------------------------------- the command

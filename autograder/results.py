@@ -179,3 +179,31 @@ def score_table(reports: Iterable[GradeReport]) -> str:
                        for column, (cell, width) in enumerate(zip(row, widths))) for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+def schema_problems(data) -> list[str]:
+    """Every way ``data`` is not a results.json Gradescope accepts (empty: valid).
+    The grader checks its own output with it, and so do the tests."""
+    problems = []
+    if not isinstance(data, dict):
+        return ["not a JSON object"]
+    for key, kind in (("score", (int, float)), ("execution_time", (int, float)), ("output", str),
+                      ("stdout_visibility", str), ("tests", list)):
+        if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
+            problems.append(f"{key} missing or not {kind}")
+    for index, test in enumerate(data.get("tests") or []):
+        if not isinstance(test, dict):
+            problems.append(f"tests[{index}] is not an object")
+            continue
+        for key, kind in (("name", str), ("number", str), ("score", (int, float)), ("max_score", (int, float)),
+                          ("status", str), ("output", str), ("tags", list), ("visibility", str)):
+            if not isinstance(test.get(key), kind):
+                problems.append(f"tests[{index}].{key} missing or not {kind}")
+        if test.get("status") not in ("passed", "failed"):
+            problems.append(f"tests[{index}].status is {test.get('status')!r}")
+        if isinstance(test.get("score"), (int, float)) and isinstance(test.get("max_score"), (int, float)) \
+                and not 0 <= test["score"] <= test["max_score"]:
+            problems.append(f"tests[{index}].score outside 0..max_score")
+    if not problems and abs(data["score"] - sum(test["score"] for test in data["tests"])) > 1e-6:
+        problems.append("score is not the sum of the tests' scores")
+    return problems
