@@ -243,8 +243,11 @@ def summarize(submissions) -> ClassSummary:
             if not mistake.students or mistake.students[-1] != sub.student:
                 mistake.students.append(sub.student)
         for kind, details in troubles.items():
-            separator = ", " if kind == "missing notebooks" else "; "
-            problems.append(Problem(sub.student, kind, separator.join(details)))
+            if kind == "missing notebooks":
+                detail = ", ".join(details)
+            else:  # a dead process fails every later call: the first message or two say enough
+                detail = " ".join(details[:2]) + (f" (and {len(details) - 2} more)" if len(details) > 2 else "")
+            problems.append(Problem(sub.student, kind, detail))
 
     distributions = [Distribution(stem, notebook_max[stem], tuple(per_notebook[stem]))
                      for stem in notebook_order(per_notebook)]
@@ -455,7 +458,7 @@ def _tests_section(summary: ClassSummary) -> str:
             f'</thead><tbody>{"".join(rows)}</tbody></table></section>')
 
 
-def _mistake_row(rank: int, mistake: MistakeStat, links: set[str]) -> str:
+def _mistake_row(rank: int, mistake: MistakeStat, links: set[str], graded: int) -> str:
     where = "<br>".join(f"{escape(name)} <span class=\"muted\">&times;{n}</span>"
                         for name, n in mistake.tests.most_common(3))
     if len(mistake.tests) > 3:
@@ -464,7 +467,8 @@ def _mistake_row(rank: int, mistake: MistakeStat, links: set[str]) -> str:
     students = ", ".join(_student_link(s, links) for s in mistake.students)
     return (
         f'<tr><td class="num">{rank}</td><td class="key"><span class="tag">{escape(mistake_label(mistake.key))}</span></td>'
-        f'<td class="num">{len(mistake.students)}</td><td class="num">{mistake.failures}</td><td>{where}'
+        f'<td class="num">{len(mistake.students)}<br><span class="muted">{len(mistake.students) / graded:.0%}</span></td>'
+        f'<td class="num">{mistake.failures}</td><td>{where}'
         f'<details><summary>example diagnosis</summary><pre class="example">{escape(example)}</pre></details>'
         f'<details><summary>{len(mistake.students)} students</summary><div class="students">{students}</div></details>'
         "</td></tr>"
@@ -474,6 +478,7 @@ def _mistake_row(rank: int, mistake: MistakeStat, links: set[str]) -> str:
 def _mistakes_section(summary: ClassSummary, links: set[str], top: int) -> str:
     head = ('<table><thead><tr><th class="num">#</th><th>Mistake</th><th class="num">Students</th>'
             '<th class="num">Failed tests</th><th>Where, and who</th></tr></thead><tbody>')
+    graded = max(1, len(summary.distributions[-1].scores))
     shown = summary.mistakes[:top]
     rest = summary.mistakes[top:]
     html = ['<section id="mistakes"><h2>Most frequent mistakes</h2>',
@@ -483,10 +488,11 @@ def _mistakes_section(summary: ClassSummary, links: set[str], top: int) -> str:
     if not shown:
         html.append("<p>No named mistakes.</p>")
     else:
-        html.append(head + "".join(_mistake_row(i + 1, m, links) for i, m in enumerate(shown)) + "</tbody></table>")
+        html.append(head + "".join(_mistake_row(i + 1, m, links, graded) for i, m in enumerate(shown))
+                    + "</tbody></table>")
     if rest:
         html.append(f"<details><summary>{len(rest)} less frequent mistakes</summary>" + head
-                    + "".join(_mistake_row(top + i + 1, m, links) for i, m in enumerate(rest))
+                    + "".join(_mistake_row(top + i + 1, m, links, graded) for i, m in enumerate(rest))
                     + "</tbody></table></details>")
     if summary.unnamed_failures:
         html.append(f'<p class="muted">{summary.unnamed_failures} further failed tests had no named mistake.</p>')

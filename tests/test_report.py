@@ -279,7 +279,8 @@ def test_problem_submissions(tmp_path):
     summary = report.summarize(report.load_class(out))
     problems = {(p.student, p.kind): p.detail for p in summary.problems}
     assert problems[("dee", "missing notebooks")] == "04_bce"
-    assert problems[("dee", "crashed")].startswith("The process running your notebook died")
+    assert problems[("dee", "crashed")].startswith("The process running your notebook died while running `init_mlp`")
+    assert problems[("dee", "crashed")].endswith("(and 4 more)")  # 6 functions: one line per student, not one per test
     assert problems[("cy", "timed out")].startswith("`train_mlp` did not return within 20 s")
     assert problems[("eve", "no results")] == "results.json could not be read (JSONDecodeError)"
     assert problems[("fay", "no results")] == "no results.json was written"
