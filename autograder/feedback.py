@@ -266,6 +266,10 @@ def _anchor(test: dict) -> str:
     return f"test-{number}" if number else ""
 
 
+def _test_points(test: dict) -> str:
+    return f'{points(_number(test.get("score")))} / {points(_number(test.get("max_score")))}'
+
+
 def _failure(test: dict) -> str:
     text = str(test.get("output") or "This check failed.")
     if len(text) > MAX_OUTPUT_CHARS:
@@ -276,7 +280,7 @@ def _failure(test: dict) -> str:
     out = [f'<section class="failure"{anchor}>',
            f'<h3><span class="fail">&#10007; failed</span> {escape(str(test.get("number", "")))} '
            f'{escape(str(test.get("name", "")))} '
-           f'<span class="muted">({points(_number(test.get("score")))} / {points(_number(test.get("max_score")))})</span></h3>']
+           f'<span class="muted">({_test_points(test)})</span></h3>']
     if key:
         kind = "What went wrong" if key in SUBMISSION_PROBLEMS else "Named mistake"
         out.append(f'<p>{kind}: <span class="tag">{escape(mistake_label(key))}</span></p>')
@@ -305,7 +309,7 @@ def _test_table(tests: list[dict]) -> str:
             rows.append(
                 f"<tr><td>{escape(str(test.get('number', '')))}</td>"
                 f"<td>{escape(str(test.get('name', '')))}</td><td>{status}</td>"
-                f'<td class="num">{points(_number(test.get("score")))} / {points(_number(test.get("max_score")))}</td></tr>'
+                f'<td class="num">{_test_points(test)}</td></tr>'
             )
         blocks.append(
             f'<h3 id="nb-{escape(stem)}">{escape(stem)}</h3><table class="tests"><thead><tr><th>#</th>'

@@ -378,7 +378,8 @@ def render_html(summary: ClassSummary, charts: dict[str, bytes] | None = None, *
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(title)}</title><style>{REPORT_CSS}</style></head><body>",
         f"<header><h1>{escape(title)}</h1>",
-        f'<p class="muted">Backpropagation assignment &middot; generated {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}'
+        '<p class="muted">Backpropagation assignment &middot; generated '
+        f'{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}'
         " &middot; autograded points only; the derivation (10 points) is graded by hand.</p></header>",
         '<div class="cards">',
         _card("submissions", str(len(summary.submissions))),
@@ -466,8 +467,10 @@ def _mistake_row(rank: int, mistake: MistakeStat, links: set[str], graded: int) 
     example = mistake.example if len(mistake.example) <= 1500 else mistake.example[:1500] + " [...]"
     students = ", ".join(_student_link(s, links) for s in mistake.students)
     return (
-        f'<tr><td class="num">{rank}</td><td class="key"><span class="tag">{escape(mistake_label(mistake.key))}</span></td>'
-        f'<td class="num">{len(mistake.students)}<br><span class="muted">{len(mistake.students) / graded:.0%}</span></td>'
+        f'<tr><td class="num">{rank}</td>'
+        f'<td class="key"><span class="tag">{escape(mistake_label(mistake.key))}</span></td>'
+        f'<td class="num">{len(mistake.students)}<br>'
+        f'<span class="muted">{len(mistake.students) / graded:.0%}</span></td>'
         f'<td class="num">{mistake.failures}</td><td>{where}'
         f'<details><summary>example diagnosis</summary><pre class="example">{escape(example)}</pre></details>'
         f'<details><summary>{len(mistake.students)} students</summary><div class="students">{students}</div></details>'
@@ -512,7 +515,8 @@ def _problems_section(summary: ClassSummary, links: set[str]) -> str:
                        for p in problems)
         html.append(f'<h3 id="problems-{escape(kind.replace(" ", "-"))}">{escape(kind.capitalize())}: '
                     f"{len(problems)}</h3>"
-                    f'<div class="scroll" style="max-height:18rem"><table><thead><tr><th style="width:14rem">Student</th>'
+                    '<div class="scroll" style="max-height:18rem"><table><thead><tr>'
+                    '<th style="width:14rem">Student</th>'
                     f"<th>What happened</th></tr></thead><tbody>{rows}</tbody></table></div>")
     html.append("</section>")
     return "\n".join(html)
