@@ -295,6 +295,11 @@ def _failure(test: dict) -> str:
     return "\n".join(out)
 
 
+def _without_prefix(name: str, stem: str) -> str:
+    """"02_backward: forward ..." under the heading 02_backward reads "forward ..."."""
+    return name[len(stem) + 1:].strip() if name.startswith(f"{stem}:") else name
+
+
 def _test_table(tests: list[dict]) -> str:
     by_notebook: dict[str, list[dict]] = {}
     for test in tests:
@@ -308,7 +313,7 @@ def _test_table(tests: list[dict]) -> str:
                       else f'<a class="fail" href="#{_anchor(test)}">&#10007; failed</a>')
             rows.append(
                 f"<tr><td>{escape(str(test.get('number', '')))}</td>"
-                f"<td>{escape(str(test.get('name', '')))}</td><td>{status}</td>"
+                f"<td>{escape(_without_prefix(str(test.get('name', '')), stem))}</td><td>{status}</td>"
                 f'<td class="num">{_test_points(test)}</td></tr>'
             )
         blocks.append(

@@ -49,12 +49,17 @@ def test_scores_per_notebook_and_total():
 
 def test_every_test_listed_with_its_status():
     results = make_results({index_of("sgd_step returns"): 0})
-    text = visible_text(render_feedback(results))
-    for stem, name, points, _, _ in CATALOGUE:
-        assert f"{stem}: {name}" in text
-    assert "27 of 28 checks passed" in text
-    assert text.count("✓ passed") == 27
-    assert "3.5 03_mlp: sgd_step returns p - lr * g ✗ failed 0 / 3" in text
+    html = render_feedback(results)
+    # under each notebook's heading, one row per test: number, name, status, points
+    rows = [visible_text(row) for row in re.findall(r"<tr><td>\d\.\d+</td>.*?</tr>", html)]
+    assert len(rows) == len(CATALOGUE)
+    for row, (stem, name, points, _, _) in zip(rows, CATALOGUE):
+        assert name in row and row.endswith(f"/ {points}")
+    assert rows[index_of("sgd_step returns")] == "3.5 sgd_step returns p - lr * g ✗ failed 0 / 3"
+    assert rows[0] == "1.1 relu matches max(0, z) elementwise ✓ passed 2 / 2"
+    text = visible_text(html)
+    assert "27 of 28 checks passed" in text and text.count("✓ passed") == 27
+    assert "03_mlp: sgd_step returns p - lr * g (0 / 3)" in text  # the failure, in full
 
 
 def test_failure_shows_named_mistake_inputs_expected_and_got():
