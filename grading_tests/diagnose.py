@@ -37,6 +37,7 @@ EPS_IGNORED = "eps argument is ignored"
 HE_FAN_OUT = "scaled with fan_out instead of fan_in"
 LEGACY_RNG = "legacy global RNG"
 LOSS_AFTER_STEP = "recorded after the step"
+RELU_GRAD_AT_ZERO = "derivative at exactly z == 0"
 NOT_EXACT_AT_EXTREMES = "not exact at extreme inputs"
 
 #: Key of each named mistake (what reports count), by the phrase its message contains.
@@ -63,6 +64,7 @@ SIGNATURES = {
     HE_FAN_OUT: "he-fan-out",
     LEGACY_RNG: "legacy-rng",
     LOSS_AFTER_STEP: "loss-after-step",
+    RELU_GRAD_AT_ZERO: "relu-grad-at-zero",
 }
 
 

@@ -9,6 +9,7 @@ from grading_tests.diagnose import (
     EPS_IGNORED,
     FORWARD_DIFFERENCE,
     NOT_EXACT_AT_EXTREMES,
+    RELU_GRAD_AT_ZERO,
     GradingFailure,
     check_array,
     compact,
@@ -55,6 +56,11 @@ def test_relu_grad_at_zero(nb_relu):
     z = np.array([[0.0, -0.0, 2.5], [-1.0, 0.0, 1e-300]])
     got = call(nb_relu, "relu_grad", {"z": z})
     expected = ref.relu_grad(z)
+    check_array(got, expected, what="`relu_grad(z)`", tol=1.0, inputs=describe_inputs({"z": z}))  # shape, dtype
+    if np.any(got[z == 0] != 0.0):
+        raise GradingFailure(f"`relu_grad(z)` is wrong: the {RELU_GRAD_AT_ZERO} must be 0.0 (PyTorch's "
+                             "convention: use z > 0, not z >= 0)." + describe_inputs({"z": z})
+                             + expected_got(expected, got))
     check_array(got, expected, what="`relu_grad(z)`", tol=0.0, inputs=describe_inputs({"z": z}))
 
 
@@ -145,7 +151,9 @@ def numerical_gradient_problem(got, f, x, eps):
         if ref.relative_error(got, forward) < 1e-9:
             return (f"it is a {FORWARD_DIFFERENCE} (f(x + h) - f(x)) / h, accurate to O(h) only; "
                     "use the central difference (f(x + h) - f(x - h)) / (2h)")
-        if eps != 1e-6 and ref.relative_error(got, ref.central_difference(f, x, 1e-6)) < 1e-9:
+        # With eps = 1e-2 the right answer is ~1e-5 away from the exact gradient; a
+        # result within 1e-7 of it was computed with a much smaller step.
+        if eps >= 1e-3 and ref.relative_error(got, f.gradient(x)) < 1e-7:
             return f"the {EPS_IGNORED}: with eps = {eps:g} the step h must be {eps:g}"
     return None
 
