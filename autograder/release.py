@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -79,6 +80,7 @@ def build_release(course: Path, assignment: str, workdir: Path) -> Path:
         raise InstructorError(f"no source folder {source}")
     if not config.is_file():
         raise InstructorError(f"no {CONFIG_FILE} in {course}")
+    workdir.mkdir(parents=True, exist_ok=True)
     shutil.copy2(config, workdir / CONFIG_FILE)
     shutil.copytree(source, workdir / "source" / assignment)
     # Only the course's own config counts: a user's ~/.jupyter must not change a release.
@@ -211,6 +213,8 @@ def _relative_files(folder: Path) -> set[str]:
 
 
 def _last_error(finished: subprocess.CompletedProcess) -> str:
+    """The most telling line of nbgrader's log: the exception if there is one."""
     lines = [line.strip() for line in (finished.stderr + finished.stdout).splitlines() if line.strip()]
-    errors = [line for line in lines if "ERROR" in line or "Error" in line]
-    return (errors or lines or [f"exit status {finished.returncode}"])[-1]
+    exceptions = [line for line in lines if re.match(r"^[\w.]+(Error|Exception): ", line)]
+    logged = [line for line in lines if "| ERROR]" in line]
+    return (exceptions or logged or lines or [f"exit status {finished.returncode}"])[-1]
