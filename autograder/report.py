@@ -288,7 +288,9 @@ def histogram_png(distribution: Distribution) -> bytes:
     from matplotlib.ticker import MaxNLocator
 
     wide = distribution.name == TOTAL
-    figure = Figure(figsize=(9.0 if wide else 4.6, 2.6), dpi=100, layout="constrained")
+    figure = Figure(figsize=(9.0 if wide else 4.6, 2.6), dpi=100)
+    # fixed margins: a layout engine would cost more than the drawing itself
+    figure.subplots_adjust(left=0.07 if wide else 0.13, right=0.98, top=0.88, bottom=0.2)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     bins = distribution.bins()
@@ -307,7 +309,8 @@ def histogram_png(distribution: Distribution) -> bytes:
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.spines[["top", "right"]].set_visible(False)
-    axes.legend(frameon=False, fontsize=8, loc="upper left")
+    # above the plot, right of the title, where it can never cover a bar
+    axes.legend(frameon=False, fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, borderaxespad=0.1)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
