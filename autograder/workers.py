@@ -40,14 +40,20 @@ _warm = False
 
 
 def warm_up() -> None:
-    """Import what every child needs, once, in the parent: torch, numpy, IPython and the
-    hidden tests themselves (by collecting them), so a forked child starts ready."""
+    """Import what every child needs, once, in the parent: torch, nbformat, both
+    providers and the hidden tests themselves (by collecting them), so a forked child
+    starts ready."""
     global _warm
     if _warm:
         return
+    import nbformat  # noqa: F401
     import numpy  # noqa: F401
     import pytest
     import torch
+
+    import autograder.execute  # noqa: F401
+    import autograder.inprocess  # noqa: F401
+    import autograder.sandbox  # noqa: F401
 
     from autograder.suite import GRADING_TESTS, PYTEST_CONFIG
 
