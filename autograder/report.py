@@ -308,6 +308,8 @@ def histogram_png(distribution: Distribution) -> bytes:
     axes.set_title(distribution.name, loc="left", fontsize=11, fontweight="bold")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    # the full-marks bar stands right of the maximum: no tick beyond it
+    axes.set_xticks([t for t in axes.get_xticks() if 0 <= t <= distribution.max_points])
     axes.spines[["top", "right"]].set_visible(False)
     # above the plot, right of the title, where it can never cover a bar
     axes.legend(frameon=False, fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, borderaxespad=0.1)
@@ -364,7 +366,7 @@ body { max-width: 78rem; }
 .rate { display: flex; align-items: center; gap: .5rem; } .rate .bar { flex: 1; }
 .rate .bar > span.low { background: var(--bad); }
 pre.example { white-space: pre-wrap; overflow-wrap: anywhere; background: #f6f8fa; padding: .5rem; margin: .3rem 0; }
-td.key { white-space: nowrap; }
+td.key .tag { white-space: normal; }
 """
 
 
@@ -482,8 +484,9 @@ def _mistake_row(rank: int, mistake: MistakeStat, links: set[str], graded: int) 
 
 
 def _mistakes_section(summary: ClassSummary, links: set[str], top: int) -> str:
-    head = ('<table><thead><tr><th class="num">#</th><th>Mistake</th><th class="num">Students</th>'
-            '<th class="num">Failed tests</th><th>Where, and who</th></tr></thead><tbody>')
+    head = ('<table><thead><tr><th class="num" style="width:2.5rem">#</th><th style="width:17rem">Mistake</th>'
+            '<th class="num" style="width:6rem">Students</th><th class="num" style="width:7rem">Failed tests</th>'
+            '<th>Where, and who</th></tr></thead><tbody>')
     graded = max(1, len(summary.distributions[-1].scores))
     shown = summary.mistakes[:top]
     rest = summary.mistakes[top:]

@@ -91,6 +91,16 @@ class Page:
     def requested_urls(self) -> list[str]:
         return [m["params"]["request"]["url"] for m in self.events if m.get("method") == "Network.requestWillBeSent"]
 
+    def screenshot_of(self, selector: str, target: Path, max_height: int) -> None:
+        """A picture of one element (its first ``max_height`` pixels), at the current width."""
+        box = self.js(f"""(() => {{ const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect();
+            return {{x: r.left + scrollX, y: r.top + scrollY, width: r.width, height: r.height}}; }})()""")
+        margin = 12
+        clip = {"x": max(0, box["x"] - margin), "y": max(0, box["y"] - margin), "width": box["width"] + 2 * margin,
+                "height": min(box["height"], max_height) + 2 * margin, "scale": 1}
+        data = self.send("Page.captureScreenshot", format="png", clip=clip, captureBeyondViewport=True)["data"]
+        target.write_bytes(base64.b64decode(data))
+
     def screenshot(self, target: Path, width: int, max_height: int) -> None:
         height = min(int(self.js("document.documentElement.scrollHeight")), max_height)
         self.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
@@ -195,3 +205,4 @@ def test_class_report_of_1000_students_in_a_browser(page, tmp_path):
 
     page.open(report)
     page.screenshot(DOCS / "report.png", width=1200, max_height=3200)
+    page.screenshot_of("#mistakes", DOCS / "report-mistakes.png", max_height=1600)
