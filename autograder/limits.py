@@ -6,16 +6,17 @@ caller that did not ask for best effort:
 
 * as root: a new network namespace (no interface is up, so even 127.0.0.1 is
   unreachable) and a new mount namespace in which the hidden paths (the hidden tests,
-  the instructor's notebooks) are covered by empty read-only tmpfs mounts, ``/tmp``,
-  ``/var/tmp`` and ``/dev/shm`` are private size-capped tmpfs and ``/proc`` hides other
-  users' processes; then the process drops to an unprivileged uid. By default every
-  sandbox gets its own uid (``SANDBOX_UID_BASE + pid``, unused by any account), so a
-  sandbox cannot signal, trace or read the files of another sandbox, and the process
-  cap (``RLIMIT_NPROC`` counts per uid) is its own.
+  the instructor's notebooks) and ``/run`` (service sockets) are covered by empty
+  read-only tmpfs mounts, ``/tmp``, ``/var/tmp`` and ``/dev/shm`` are private
+  size-capped tmpfs and ``/proc`` hides other users' processes; then the process drops
+  to an unprivileged uid. By default every sandbox gets its own uid
+  (``SANDBOX_UID_BASE + pid``, unused by any account), so a sandbox cannot signal,
+  trace or read the files of another sandbox, and the process cap (``RLIMIT_NPROC``
+  counts per uid) is its own.
 * not root: best effort, a new user namespace with the network and mount namespaces
   above; where the kernel refuses, the sandbox runs without them (and says so).
 * always: ``RLIMIT_AS`` (its starting size plus ``memory_bytes``), ``RLIMIT_NPROC``,
-  no core files, ``PR_SET_NO_NEW_PRIVS`` and death with its parent (``PDEATHSIG``).
+  ``RLIMIT_CPU``, no core files, ``PR_SET_NO_NEW_PRIVS`` and death with its parent (``PDEATHSIG``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ _CLONE_NEWNS = 0x00020000
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
-_MS_REC, _MS_PRIVATE = 1 << 14, 1 << 18
+_MS_BIND, _MS_REC, _MS_PRIVATE = 1 << 12, 1 << 14, 1 << 18
 _PR_SET_PDEATHSIG, _PR_SET_DUMPABLE, _PR_SET_NO_NEW_PRIVS = 1, 4, 38
 
 
@@ -47,7 +48,9 @@ class Limits:
     root, on top of those the user already runs). ``output_bytes``: printed output
     kept per notebook for the instructor's log (the rest is read and dropped).
     ``tmp_bytes``: each private tmpfs (``/tmp``...). ``max_restarts``: fresh sandboxes
-    one notebook may need before its calls give up.
+    one notebook may need before its calls give up. ``cpu_seconds``: CPU time of each
+    sandbox process (``RLIMIT_CPU``), so a thread spinning after its call returned
+    cannot slow grading for long.
     """
 
     cell_timeout: float = 30.0
@@ -57,6 +60,7 @@ class Limits:
     output_bytes: int = 64 * 1024
     tmp_bytes: int = 64 * 1024**2
     max_restarts: int = 8
+    cpu_seconds: float = 600.0
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -97,7 +101,9 @@ def confine(config: dict) -> dict:
         _make_private_mounts(config, applied, strict=True)
     else:
         _try_user_namespace(config, applied)
-    _set_rlimits(config, root)
+    # RLIMIT_NPROC counts every task of the uid in the user namespace: as root our own
+    # uid has none yet; a normal user has others unless it got a namespace of its own.
+    _set_rlimits(config, shared_uid=not root and "userns" not in applied)
     if root:
         uid = config.get("uid")
         if uid is None:
@@ -117,23 +123,29 @@ def confine(config: dict) -> dict:
 
 
 def _make_private_mounts(config: dict, applied: dict, strict: bool) -> None:
+    """Cover the hidden paths and ``/run``, give private ``/tmp``s and a ``/proc`` that
+    hides other users. ``strict``: any failure raises (root), else it is noted."""
     _mount("", "/", None, _MS_REC | _MS_PRIVATE, None)  # nothing propagates back out
-    for path in config.get("hidden", ()):
-        if os.path.isdir(path):
-            _mount("tmpfs", path, "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC,
-                   "size=4k,mode=0555")
-            applied["hidden"].append(path)
-        elif os.path.exists(path):  # a single file: cover it with an empty one
-            _mount("/dev/null", path, None, 4096, None)  # MS_BIND
-            applied["hidden"].append(path)
+    empty = ("tmpfs", "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "size=4k,mode=0555")
     size = int(config.get("tmp_bytes", 64 * 1024**2))
-    for path in ("/tmp", "/var/tmp", "/dev/shm"):
-        if os.path.isdir(path):
-            try:
-                _mount("tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size},mode=1777")
-            except OSError:
-                if strict and path == "/tmp":
-                    raise
+    steps = [(path, empty) for path in (*config.get("hidden", ()), "/run")]
+    steps += [(path, ("tmpfs", "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size},mode=1777"))
+              for path in ("/tmp", "/var/tmp", "/dev/shm")]
+    for path, (source, fstype, flags, options) in steps:
+        try:
+            if os.path.isdir(path):
+                _mount(source, path, fstype, flags, options)
+            elif os.path.exists(path):  # a single file: cover it with an empty one
+                _mount("/dev/null", path, None, _MS_BIND, None)
+            else:
+                continue
+        except OSError as error:
+            if strict:
+                raise
+            applied.setdefault("not_covered", []).append(f"{path} ({error.strerror})")
+            continue
+        if options.startswith("size=4k"):
+            applied["hidden"].append(path)
     try:
         _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "hidepid=2")
     except OSError:
@@ -148,6 +160,7 @@ def _try_user_namespace(config: dict, applied: dict) -> None:
         applied["note"] = f"no user namespace ({error.strerror}): network and files are not isolated"
         return
     applied["network"] = True
+    applied["userns"] = True
     try:
         with open("/proc/self/setgroups", "w") as handle:
             handle.write("deny")
@@ -160,17 +173,19 @@ def _try_user_namespace(config: dict, applied: dict) -> None:
         applied["note"] = f"hidden paths not covered ({error.strerror})"
 
 
-def _set_rlimits(config: dict, root: bool) -> None:
+def _set_rlimits(config: dict, shared_uid: bool) -> None:
     page = os.sysconf("SC_PAGE_SIZE")
     with open("/proc/self/statm") as handle:
         size = int(handle.read().split()[0]) * page
     memory = size + int(config["memory_bytes"])
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     processes = int(config["max_processes"])
-    if not root:  # RLIMIT_NPROC counts every task of the user, ours included
+    if shared_uid:
         processes += _tasks_of(os.getuid())
     resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    cpu = int(config.get("cpu_seconds", 600))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
 
 
 def _tasks_of(uid: int) -> int:

@@ -68,6 +68,13 @@ from autograder.template import CONTROL_MESSAGE_BYTES, ERROR_FIELDS
 __all__ = ["Limits", "Template", "SandboxSubmission", "Event"]
 
 DEFAULT_HIDDEN = (PROJECT_ROOT / "grading_tests", PROJECT_ROOT / "source")
+#: Hidden whatever ``hidden_paths`` says: the git history holds the hidden tests and the
+#: solutions; the nbgrader folders and the example submissions hold other people's work.
+ALWAYS_HIDDEN = tuple(PROJECT_ROOT / name for name in (
+    ".git", "examples", "submitted", "autograded", "feedback", "out", "gradebook.db"))
+#: The environment the template (and so every sandbox) starts from: nothing of the
+#: grader's own (tokens, credentials), only what Python and the libraries read.
+KEPT_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "VIRTUAL_ENV")
 #: Extra time a cell gets before it is stopped from outside (the in-sandbox alarm fires first).
 CELL_GRACE = 2.0
 #: How long a fresh sandbox may take to confine itself and build its IPython shell.
@@ -95,19 +102,20 @@ class Template:
     def __init__(self, limits: Limits = Limits(), hidden_paths=DEFAULT_HIDDEN, user: str | int | None = None,
                  python: str = sys.executable):
         self.limits = limits
-        self.hidden_paths = tuple(str(Path(p).resolve()) for p in hidden_paths)
+        self.hidden_paths = tuple(dict.fromkeys(str(Path(p).resolve()) for p in (*hidden_paths, *ALWAYS_HIDDEN)))
         self.root = os.geteuid() == 0
         self.uid, self.gid = _resolve_user(user, self.root)
         self._lock = threading.Lock()
         self._control, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         # PYTHONHASHSEED: the same set and dict orders in every grading run.
-        env = dict(os.environ, PYTHONHASHSEED="0", OMP_NUM_THREADS="1", MPLBACKEND="Agg",
-                   PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])))
+        env = {key: os.environ[key] for key in KEPT_ENVIRONMENT if key in os.environ}
+        env.update(PYTHONHASHSEED="0", OMP_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONPATH=str(PROJECT_ROOT))
         self.process = subprocess.Popen(
             [python, "-m", "autograder.template", str(child_end.fileno())],
             pass_fds=[child_end.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             start_new_session=True, cwd="/", env=env)
         child_end.close()
+        self._owner = os.getpid()  # Popen.poll only works in the process that started it
         self._ready = False
         self.isolation: dict | None = None  # what a sandbox's confinement applied (from the probe)
 
@@ -134,7 +142,18 @@ class Template:
             self.close()
             raise
 
+    def alive(self) -> bool:
+        """Whether the template process runs (also right in a forked grading worker)."""
+        if os.getpid() == self._owner:
+            return self.process.poll() is None
+        from autograder.template import _alive
+
+        return _alive(self.process.pid)
+
     def close(self) -> None:
+        if os.getpid() != self._owner:  # a forked worker: the template is its parent's
+            self._control.close()
+            return
         if self.process.poll() is None:
             self._control.close()
             try:
@@ -154,7 +173,7 @@ class Template:
         output_read, output_write = os.pipe()
         config = {"stem": stem, "hidden": list(self.hidden_paths), "uid": self.uid, "gid": self.gid,
                   "memory_bytes": limits.memory_bytes, "max_processes": limits.max_processes,
-                  "tmp_bytes": limits.tmp_bytes, "probe": probe}
+                  "tmp_bytes": limits.tmp_bytes, "cpu_seconds": limits.cpu_seconds, "probe": probe}
         try:
             reply = self._request({"op": "spawn", "config": config}, fds=[theirs.fileno(), output_write])
         finally:
@@ -167,7 +186,7 @@ class Template:
 
     def kill_tree(self, pids) -> int:
         """Kill these sandboxes, all they started, and every orphan of the template."""
-        if self.process.poll() is not None:
+        if not self.alive():
             return 0
         return self._request({"op": "kill_tree", "pids": list(pids)})["killed"]
 
@@ -187,8 +206,7 @@ class Template:
         except socket.timeout:
             raise RuntimeError(f"the sandbox template did not answer ({what})") from None
         if not data:
-            code = self.process.poll()
-            raise RuntimeError(f"the sandbox template exited (status {code}) during {what}")
+            raise RuntimeError(f"the sandbox template exited during {what}")
         header_length, _ = codec.PREFIX.unpack_from(data)
         return codec.decode(data[8:8 + header_length], data[8 + header_length:])
 

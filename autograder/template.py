@@ -250,6 +250,8 @@ def serve(sock_fd: int, output_fd: int, config: dict) -> int:
     os.dup2(output_fd, 1)
     os.dup2(output_fd, 2)
     _close_fds_except({0, 1, 2, sock_fd})
+    for stream in (sys.stdout, sys.stderr):  # block-buffered since the template started on /dev/null
+        stream.reconfigure(line_buffering=True, write_through=True)
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGALRM):
         signal.signal(signum, signal.SIG_DFL)
     sock = socket.socket(fileno=sock_fd)

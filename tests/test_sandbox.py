@@ -290,3 +290,26 @@ def _alive(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except OSError:
         return False
+
+
+def test_a_forked_grading_worker_can_use_the_template_and_clean_up(template):
+    """The orchestration forks one worker per submission; the worker talks to the
+    template its parent started, and its close() must still kill its sandboxes."""
+    read, write = os.pipe()
+    worker = os.fork()
+    if worker == 0:
+        code = 1
+        try:
+            submission = SandboxSubmission(template, {"n01": [RELU, "import os\ndef pid():\n    return os.getpid()"]})
+            pid = submission.notebook("n01").pid()
+            submission.close()
+            os.write(write, f"{pid} {int(_alive(pid))} {int(template.alive())}".encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    _, status = os.waitpid(worker, 0)
+    pid, still_alive, template_alive = os.read(read, 100).decode().split()
+    os.close(read)
+    assert status == 0 and still_alive == "0" and template_alive == "1"
+    assert template.alive()
