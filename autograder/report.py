@@ -384,7 +384,7 @@ def render_html(summary: ClassSummary, charts: dict[str, bytes] | None = None, *
         f"<title>{escape(title)}</title><style>{REPORT_CSS}</style></head><body>",
         f"<header><h1>{escape(title)}</h1>",
         '<p class="muted">Backpropagation assignment &middot; generated '
-        f'{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}'
+        f'{time.strftime("%Y-%m-%d", time.gmtime())}'
         " &middot; autograded points only; the derivation (10 points) is graded by hand.</p></header>",
         '<div class="cards">',
         _card("submissions", str(len(summary.submissions))),
