@@ -202,18 +202,42 @@ class _Slot(Generic[Template]):
     open_template: Callable[[], ContextManager[Template]]
     template: Template | None = None
     stack: contextlib.ExitStack | None = None
+    starting: ContextManager[Template] | None = None
+
+    def start(self) -> None:
+        """Create the template's context manager; a sandbox ``Template`` starts its process
+        here and waits for it on entry, so every slot's template can start at once."""
+        if self.stack is None and self.starting is None:
+            self.starting = self.open_template()
 
     def ensure_open(self) -> Template:
         if self.stack is None:
+            self.start()
+            starting, self.starting = self.starting, None
             stack = contextlib.ExitStack()
-            self.template = stack.enter_context(self.open_template())
+            try:
+                self.template = stack.enter_context(starting)
+            except BaseException:
+                _close_unentered(starting)
+                raise
             self.stack = stack
         return self.template
 
     def close(self) -> None:
         stack, self.stack, self.template = self.stack, None, None
+        starting, self.starting = self.starting, None
         if stack is not None:
             stack.close()
+        if starting is not None:
+            _close_unentered(starting)
+
+
+def _close_unentered(manager) -> None:
+    """End a template that was started but never entered (its process is running)."""
+    close = getattr(manager, "close", None)
+    if callable(close):
+        with contextlib.suppress(Exception):
+            close()
 
 
 def run_batch(items: Iterable[Item], *, jobs: int,
@@ -234,6 +258,8 @@ def run_batch(items: Iterable[Item], *, jobs: int,
     free = list(slots)
     running: dict[int, tuple[Item, Child, _Slot]] = {}
     try:
+        for slot in slots:
+            slot.start()
         while queue or running:
             while queue and free:
                 slot = free.pop()

@@ -1,0 +1,51 @@
+"""``demo``: build the release with nbgrader, then grade the example submissions.
+
+The examples (``examples/submitted/``: a correct one, one with typical mistakes, one
+half done) are graded as one nbgrader ``submitted/`` tree, together with the freshly
+built release as a fourth submission (the stubs a student starts from score 0), and
+the scores are printed as a table. Results land in ``--out`` (default ``out/demo``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+from autograder import ASSIGNMENT, PROJECT_ROOT
+from autograder.errors import InstructorError
+
+EXAMPLES = PROJECT_ROOT / "examples" / "submitted"
+RELEASE_STUDENT = "release_stubs"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "out" / "demo", metavar="OUT",
+                        help="where the results go (default: out/demo)")
+    parser.add_argument("--jobs", type=int, default=None, metavar="N",
+                        help="submissions graded at once (default: one per core)")
+    parser.add_argument("--seed", type=int, default=None, metavar="N",
+                        help="seed of the hidden tests' inputs (default: a fresh one)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from autograder import grade, release, results
+
+    if not EXAMPLES.is_dir():
+        raise InstructorError(f"no examples in {EXAMPLES}; run `python -m autograder.examples`")
+    with tempfile.TemporaryDirectory(prefix="backprop-demo-") as workdir:
+        workdir = Path(workdir)
+        (workdir / "course").mkdir()
+        built = release.build_release(PROJECT_ROOT, ASSIGNMENT, workdir / "course")
+        problems = release.release_problems(PROJECT_ROOT / "source" / ASSIGNMENT, built)
+        if problems:
+            raise InstructorError(f"the release leaks the solution: {problems[0]}")
+        print(f"built the release with nbgrader: {len(list(built.glob('*.ipynb')))} notebooks, no solution leaked")
+        submitted = workdir / "submitted"
+        shutil.copytree(EXAMPLES, submitted)
+        shutil.copytree(built, submitted / RELEASE_STUDENT / ASSIGNMENT)
+        reports = grade.grade_path(submitted, args.out, seed=args.seed, jobs=args.jobs)
+    print(results.score_table(reports))
+    print(f"\nresults.json and feedback.md per submission, and grades.csv, are in {args.out}")
+    return 1 if any(report.failure is not None for report in reports) else 0

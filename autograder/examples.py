@@ -1,0 +1,132 @@
+"""Build ``examples/``: three example submissions made from the instructor's notebooks.
+
+``python -m autograder.examples`` rewrites ``examples/submitted/<student>/backprop/``
+(an nbgrader ``submitted/`` tree, so ``demo`` exercises batch grading):
+
+* ``correct``: the source notebooks as a student would hand them in: the solution
+  markers stripped, outputs cleared;
+* ``typical_mistakes``: the same, with a few mistakes from the catalogue
+  (``grading_tests/mistakes.py``) in place of the right answers;
+* ``half_done``: 01 and 02 finished, 03 half done, 04 not started (those functions
+  keep the stub a student receives).
+
+The examples are committed; a test builds them again and compares, so they always
+match the source notebooks and the catalogue.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import shutil
+import sys
+from pathlib import Path
+
+from autograder import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT
+
+SOURCE_DIR = PROJECT_ROOT / "source" / ASSIGNMENT
+EXAMPLES_DIR = PROJECT_ROOT / "examples"
+STUDENTS = ("correct", "typical_mistakes", "half_done")
+#: typical_mistakes: the first catalogued mistake of each of these notebooks.
+MISTAKE_NOTEBOOKS = ("02_backward", "03_mlp", "04_bce")
+#: half_done: the functions still left as stubs (every function of a notebook: "*").
+UNFINISHED = {"03_mlp": ("mlp_backward", "train_mlp", "to_torch"), "04_bce": "*"}
+CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+
+_SOLUTION_REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|$)",
+                              re.MULTILINE | re.DOTALL)
+_MARKER_LINE = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[^\n]*(\n|$)", re.MULTILINE)
+
+
+def _source_text(cell) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def _grade_id(cell) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def strip_markers(notebook):
+    """The notebook as a student who solved everything hands it in: the solution
+    markers' lines removed, code kept, outputs cleared."""
+    notebook = copy.deepcopy(notebook)
+    for cell in notebook.cells:
+        cell.source = _MARKER_LINE.sub("", _source_text(cell))
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    return notebook
+
+
+def leave_unfinished(notebook, functions):
+    """Put the stub back in the solution cells of ``functions`` ("*": every one)."""
+    notebook = copy.deepcopy(notebook)
+    for cell in notebook.cells:
+        grade_id = _grade_id(cell)
+        if cell.cell_type != "code" or grade_id is None or "### BEGIN SOLUTION" not in _source_text(cell):
+            continue
+        if functions == "*" or grade_id in functions:
+            cell.source = _SOLUTION_REGION.sub(
+                lambda match: "".join(match.group(1) + line + "\n" for line in CODE_STUB.splitlines()),
+                _source_text(cell)).rstrip("\n")
+    return notebook
+
+
+def chosen_mistakes() -> list:
+    """The catalogue's first mistake for each notebook in ``MISTAKE_NOTEBOOKS``."""
+    from grading_tests.mistakes import MISTAKES
+
+    chosen = []
+    for stem in MISTAKE_NOTEBOOKS:
+        first = next((mistake for mistake in MISTAKES if mistake.notebook == stem), None)
+        if first is not None:
+            chosen.append(first)
+    return chosen
+
+
+def example_notebooks() -> dict[str, dict[str, object]]:
+    """student -> notebook stem -> nbformat notebook, built from source/ and the catalogue."""
+    import nbformat
+
+    from grading_tests.mistakes import apply_mistake
+
+    sources = {stem: nbformat.read(SOURCE_DIR / f"{stem}.ipynb", as_version=4) for stem in NOTEBOOKS}
+    mistaken = dict(sources)
+    for mistake in chosen_mistakes():
+        mistaken[mistake.notebook] = apply_mistake(mistaken[mistake.notebook], mistake)
+    half_done = {stem: leave_unfinished(nb, UNFINISHED[stem]) if stem in UNFINISHED else nb
+                 for stem, nb in sources.items()}
+    return {
+        "correct": {stem: strip_markers(nb) for stem, nb in sources.items()},
+        "typical_mistakes": {stem: strip_markers(nb) for stem, nb in mistaken.items()},
+        "half_done": {stem: strip_markers(nb) for stem, nb in half_done.items()},
+    }
+
+
+def build_examples(target: Path = EXAMPLES_DIR) -> list[Path]:
+    """Write ``target/submitted/<student>/backprop/*.ipynb``; the files written."""
+    import nbformat
+
+    submitted = Path(target) / "submitted"
+    if submitted.exists():
+        shutil.rmtree(submitted)
+    written = []
+    for student, notebooks in example_notebooks().items():
+        folder = submitted / student / ASSIGNMENT
+        folder.mkdir(parents=True)
+        for stem, notebook in notebooks.items():
+            path = folder / f"{stem}.ipynb"
+            nbformat.write(notebook, str(path))
+            written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    written = build_examples()
+    print(f"wrote {len(written)} notebooks under {EXAMPLES_DIR / 'submitted'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
