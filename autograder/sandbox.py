@@ -179,6 +179,10 @@ class Template:
         finally:
             theirs.close()
             os.close(output_write)
+        if type(reply.get("pid")) is not int:
+            ours.close()
+            os.close(output_read)
+            raise RuntimeError(f"the sandbox template could not fork: {reply.get('error', reply)}")
         return reply["pid"], ours, output_read
 
     def status(self, pid: int, wait: float = 1.0) -> dict | None:
@@ -475,6 +479,12 @@ class _SandboxTransport:
                 self._skip(current, "cell_died", f"cell {current + 1}: stopped the process ({reason})")
                 return
             if type(message) is dict and type(message.get("cell")) is int and len(message) == 1:
+                # Cells only move forward: a notebook cannot buy time by re-announcing one.
+                if not (current if current is not None else -1) < message["cell"] < len(self.cells):
+                    self._kill(sandbox)
+                    self._skip(current or 0, "cell_died", f"cell {(current or 0) + 1}: "
+                               "the process sent the grader messages it did not expect")
+                    return
                 current = message["cell"]
                 deadline = time.monotonic() + self.limits.cell_timeout + CELL_GRACE
                 continue

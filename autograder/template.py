@@ -127,8 +127,10 @@ class _Template:
     def handle(self, request: dict, fds: list[int]) -> dict:
         op = request.get("op")
         if op == "spawn":
-            pid = self.spawn(fds, request["config"])
-            return {"pid": pid}
+            try:
+                return {"pid": self.spawn(fds, request["config"])}
+            except OSError as error:  # fork failed: out of memory or processes
+                return {"error": f"fork: {error.strerror}"}
         for fd in fds:
             os.close(fd)
         if op == "status":
@@ -138,7 +140,12 @@ class _Template:
         return {"error": f"unknown request {op!r}"}
 
     def spawn(self, fds: list[int], config: dict) -> int:
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in fds:
+                os.close(fd)
+            raise
         if pid == 0:
             status = 1
             try:

@@ -355,6 +355,20 @@ def test_an_output_flood_neither_hangs_nor_reaches_the_grader(submit, capfd):
     assert len(submission.output["n01"]) <= LIMITS.output_bytes + 100
 
 
+def test_a_notebook_cannot_extend_its_cell_time_by_faking_progress_messages(submit):
+    spam = ("import os, stat, struct, time\n"
+            "fds = [fd for fd in range(64) if os.path.exists(f'/proc/self/fd/{fd}') and stat.S_ISSOCK(os.fstat(fd).st_mode)]\n"
+            "header = b'{\"d\":[[\"cell\",0]]}'\n"
+            "while True:\n"
+            "    for fd in fds:\n        os.write(fd, struct.pack('<II', len(header), 0) + header)\n"
+            "    time.sleep(0.5)")
+    submission = submit(n01=[spam, "def ok():\n    return 1"])
+    started = time.monotonic()
+    assert submission.notebook("n01").ok() == 1
+    assert time.monotonic() - started < 10
+    assert "messages it did not expect" in submission.cell_results["n01"][0].error
+
+
 def test_nothing_from_this_module_is_left_running(template):
     """Every process the template forked for these tests is gone (the template itself lives)."""
     orphans = []
