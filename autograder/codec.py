@@ -262,7 +262,11 @@ class Closed(Exception):
 def send(sock: socket.socket, value: Any, limits: CodecLimits = DEFAULT_LIMITS,
          handle_id: Callable[[HandleRef], int] | None = None) -> None:
     """Encode ``value`` and write it as one frame (blocking)."""
-    buffers = encode(value, limits, handle_id)
+    send_frame(sock, encode(value, limits, handle_id))
+
+
+def send_frame(sock: socket.socket, buffers: list) -> None:
+    """Write a frame made by ``encode`` (blocking, or up to the socket's timeout)."""
     try:
         if sum(len(b) for b in buffers) <= 65536:
             sock.sendall(b"".join(buffers))

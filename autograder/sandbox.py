@@ -401,10 +401,13 @@ class _SandboxTransport:
         request["label"] = label
         self.seq += 1
         request["seq"] = self.seq
+        try:
+            frame = codec.encode(request, handle_id=lambda ref: self._local_id(ref.id, label, sandbox))
+        except codec.CodecError as error:  # the hidden test passed something that cannot cross
+            raise TypeError(f"cannot send the arguments of `{label}` to the sandbox: {error}") from None
         deadline = time.monotonic() + self.limits.call_timeout
         try:
-            codec.send(sandbox.sock, request,
-                       handle_id=lambda ref: self._local_id(ref.id, label, sandbox))
+            codec.send_frame(sandbox.sock, frame)
             reply = codec.receive(sandbox.sock, deadline, handle=self._handle_factory(sandbox))
         except (codec.Timeout, TimeoutError):
             self._discard("call_timeout", f"`{label}` ran longer than {self.limits.call_timeout:g} s")

@@ -351,8 +351,7 @@ class _Server:
                 request = codec.receive(self.sock)
             except codec.Closed:
                 return
-            for buffer in self.answer(request):
-                self.sock.sendall(buffer)
+            codec.send_frame(self.sock, self.answer(request))
 
     def answer(self, request: dict) -> list:
         from autograder.errors import NotPlainData, SubmissionError

@@ -140,6 +140,14 @@ def test_call_options_cross_the_boundary(submit):
         nb.call("scale_inplace", np.ones(2), readonly_args=True)
 
 
+def test_an_argument_that_cannot_cross_is_the_graders_error_and_spares_the_sandbox(submit):
+    submission = submit(n01=[RELU])
+    nb = submission.notebook("n01")
+    with pytest.raises(TypeError, match="cannot send the arguments of `relu`"):
+        nb.relu({1, 2})
+    assert nb.relu(np.array([-1.0])).tolist() == [0.0] and len(submission._spawned) == 1
+
+
 def test_errors_name_the_function_and_the_failing_cells(submit):
     nb = submit(n01=["def broken(x):\n    raise ValueError('nope')", "1 / 0"]).notebook("n01")
     with pytest.raises(StudentException, match="ValueError: nope"):
