@@ -438,8 +438,7 @@ class _SandboxTransport:
             if self.gave_up:
                 raise SandboxDied(label, self.gave_up)
             if self.generation > self.limits.max_restarts:
-                self.gave_up = f"it was restarted {self.limits.max_restarts} times and stopped every time"
-                self.submission._event(self.stem, "gave_up", self.gave_up)
+                self._give_up(f"it was restarted {self.limits.max_restarts} times and stopped every time")
                 continue
             self._start()
         return self.sandbox
@@ -453,9 +452,9 @@ class _SandboxTransport:
         except (codec.Timeout, codec.Closed, codec.CodecError) as error:
             self._kill(sandbox)
             raise RuntimeError(f"a sandbox for {self.stem} did not start ({type(error).__name__})") from None
-        if "failed" in ready:
+        if type(ready) is not dict or "ready" not in ready:  # no student code has run yet
             self._kill(sandbox)
-            raise InstructorError(f"a sandbox could not confine itself: {ready['failed']}")
+            raise InstructorError(f"a sandbox could not confine itself: {ready.get('failed', ready)}")
         if self.generation == 1:
             self.submission._event(self.stem, "started", f"pid {sandbox.pid}, confinement {ready['ready']}")
         codec.send(sandbox.sock, {"op": "run", "stem": self.stem, "cells": self.cells, "skip": self.skip,
@@ -468,7 +467,7 @@ class _SandboxTransport:
             except (codec.Timeout, TimeoutError):
                 self._kill(sandbox)
                 if current is None:
-                    self.gave_up = "it did not start running the notebook"
+                    self._give_up("it did not start running the notebook")
                     return
                 why = f"cell {current + 1}: ran longer than {self.limits.cell_timeout:g} s and was stopped"
                 self._skip(current, "cell_timeout", why)
@@ -477,7 +476,7 @@ class _SandboxTransport:
                 reason = self._death_reason(sandbox) if isinstance(error, codec.Closed) else "a malformed message"
                 self._kill(sandbox)
                 if current is None:
-                    self.gave_up = f"it stopped before running the notebook ({reason})"
+                    self._give_up(f"it stopped before running the notebook ({reason})")
                     return
                 self._skip(current, "cell_died", f"cell {current + 1}: stopped the process ({reason})")
                 return
@@ -492,20 +491,21 @@ class _SandboxTransport:
                 deadline = time.monotonic() + self.limits.cell_timeout + CELL_GRACE
                 continue
             break
-        results = message.get("ok") if type(message) is dict else None  # the run has no seq
-        if type(results) is not list:
+        results = _cell_results(message, len(self.cells))
+        if results is None:
             self._kill(sandbox)
-            self.gave_up = f"running the notebook failed ({str(message)[:300]})"
-            self.submission._event(self.stem, "gave_up", self.gave_up)
+            self._give_up(f"running the notebook failed ({str(message)[:300]})")
             return
-        self.submission.cell_results[self.stem] = [
-            CellResult(int(index), float(seconds), error if type(error) is str else None)
-            for index, seconds, error in results]
-        for index, _, error in results:
-            if type(error) is str and str(index) not in self.skip:
-                self.submission._event(self.stem, "cell_error", error)
+        self.submission.cell_results[self.stem] = results
+        for result in results:
+            if result.error and str(result.index) not in self.skip:
+                self.submission._event(self.stem, "cell_error", result.error)
         sandbox.sock.settimeout(self.limits.call_timeout)  # a sandbox that stops reading
         self.sandbox = sandbox
+
+    def _give_up(self, reason: str) -> None:
+        self.gave_up = reason
+        self.submission._event(self.stem, "gave_up", reason)
 
     def _skip(self, index: int, kind: str, why: str) -> None:
         self.skip[str(index)] = why
@@ -563,6 +563,24 @@ class _SandboxTransport:
 
     def _type(self, ref_id: int) -> str:
         return self.types.get(ref_id, "object")
+
+
+def _cell_results(message, count: int) -> list[CellResult] | None:
+    """The run's reply as CellResults, or None if it is not ``count`` well-formed
+    ``[index, seconds, error or None]`` entries (student code ran before it was sent)."""
+    results = message.get("ok") if type(message) is dict else None  # the run has no seq
+    if type(results) is not list or len(results) != count:
+        return None
+    cells = []
+    for position, entry in enumerate(results):
+        if type(entry) is not list or len(entry) != 3:
+            return None
+        index, seconds, error = entry
+        if index != position or type(index) is not int or type(seconds) not in (int, float) \
+                or not (error is None or type(error) is str):
+            return None
+        cells.append(CellResult(index, float(seconds), error[:1000] if error else None))
+    return cells
 
 
 def _rebuild_error(label: str, payload) -> SubmissionError:

@@ -175,6 +175,13 @@ def test_hidden_tests_and_source_notebooks_cannot_be_read(submit, template):
     assert found == {str(hidden_file): "FileNotFoundError", str(PROJECT_ROOT / "source"): []}
 
 
+def test_the_sandbox_never_inherited_the_hidden_tests(submit):
+    cells = ["import sys\ndef loaded():\n"
+             "    return sorted(name for name, module in list(sys.modules.items())\n"
+             "                  if name.startswith('grading_tests') or 'grading_tests' in str(getattr(module, '__file__', '')))"]
+    assert submit(n01=cells).notebook("n01").loaded() == []
+
+
 @as_root
 def test_grader_code_cannot_be_modified_and_other_processes_are_invisible(submit):
     target = PROJECT_ROOT / "autograder" / "dispatch.py"
