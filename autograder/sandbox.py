@@ -74,7 +74,7 @@ ALWAYS_HIDDEN = tuple(PROJECT_ROOT / name for name in (
     ".git", "examples", "submitted", "autograded", "feedback", "out", "gradebook.db"))
 #: The environment the template (and so every sandbox) starts from: nothing of the
 #: grader's own (tokens, credentials), only what Python and the libraries read.
-KEPT_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "VIRTUAL_ENV")
+KEPT_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "VIRTUAL_ENV")
 #: Extra time a cell gets before it is stopped from outside (the in-sandbox alarm fires first).
 CELL_GRACE = 2.0
 #: How long a fresh sandbox may take to confine itself and build its IPython shell.
