@@ -429,3 +429,113 @@ def apply_mistake(nb, mistake: Mistake):
             cell.outputs = []
             return changed
     raise KeyError(f"{mistake.notebook}.ipynb has no cell with grade_id {mistake.function!r}")
+
+
+# ----------------------------------------------------------------- running the catalogue
+
+
+class OneNotebookChanged:
+    """A provider: notebook ``stem`` from ``changed``, the others from ``base``.
+
+    Notebooks share nothing, so a mistake in one cannot affect the others; borrowing
+    the solution's executed notebooks keeps grading the catalogue fast.
+    """
+
+    def __init__(self, base, stem: str, changed):
+        self.base, self.stem, self.changed = base, stem, changed
+
+    def notebook(self, stem: str):
+        return (self.changed if stem == self.stem else self.base).notebook(stem)
+
+
+def mistake_submission(mistake: Mistake, solution, folder, source_dir=None):
+    """Write the mistake's notebook into ``folder``; a provider grading it in-process
+    with ``solution`` (an executed provider of the source notebooks) for the rest."""
+    from pathlib import Path
+
+    import nbformat
+
+    from autograder import PROJECT_ROOT
+    from autograder.inprocess import InProcessSubmission
+
+    source_dir = Path(source_dir) if source_dir is not None else PROJECT_ROOT / "source" / "backprop"
+    folder = Path(folder)
+    notebook = nbformat.read(source_dir / f"{mistake.notebook}.ipynb", as_version=4)
+    nbformat.write(apply_mistake(notebook, mistake), str(folder / f"{mistake.notebook}.ipynb"))
+    return OneNotebookChanged(solution, mistake.notebook, InProcessSubmission(folder, source_dir=source_dir))
+
+
+def outcome_row(mistake: Mistake, run) -> dict:
+    """What grading the mistake gave, in the terms the table and the tests use."""
+    failed = [test for test in run.tests if test.status == "failed"]
+    messages = "\n".join(test.output for test in failed)
+    return {
+        "points_lost": run.max_score - run.score,
+        "failed": len(failed),
+        "outside": [test.name for test in failed if mistake.function not in test.tags],
+        "named": mistake.diagnosis is not None and mistake.diagnosis in messages,
+        "internal": [test.name for test in failed if test.internal_error],
+    }
+
+
+def render_table(rows, seed: int) -> str:
+    lines = [
+        "# The mistake catalogue",
+        "",
+        f"{len(rows)} realistic wrong implementations of single contract functions (and a few cheats), "
+        "each applied to the solution notebook and graded by the hidden tests. *Lost* is the points "
+        "the hidden suite takes off; *failed* the number of failing tests, all of them tagged with the "
+        "function the mistake touches; *diagnosis* the phrase the failure message must contain when "
+        "the mistake has a recognisable signature (checked: ✓).",
+        "",
+        f"Generated from `grading_tests/mistakes.py` and a grading run (seed {seed}); do not edit by "
+        "hand. Regenerate with `.venv/bin/python -m grading_tests.mistakes --write docs/mistakes.md`.",
+        "",
+        "| notebook | function | mistake | diagnosis | lost | failed |",
+        "|---|---|---|---|---:|---:|",
+    ]
+    for mistake, row in rows:
+        diagnosis = f"{mistake.diagnosis} {'✓' if row['named'] else '✗ (not named)'}" if mistake.diagnosis else "—"
+        lines.append(f"| {mistake.notebook} | `{mistake.function}` | {mistake.description} (`{mistake.key}`) "
+                     f"| {diagnosis} | {row['points_lost']:g} | {row['failed']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    import argparse
+    import tempfile
+    from pathlib import Path
+
+    from autograder import PROJECT_ROOT
+    from autograder.inprocess import InProcessSubmission
+    from autograder.suite import run_hidden_tests
+
+    parser = argparse.ArgumentParser(description="Grade every catalogued mistake; print or write the table.")
+    parser.add_argument("--write", metavar="PATH", help="write the Markdown table there (default: print it)")
+    parser.add_argument("--seed", type=int, default=2026)
+    args = parser.parse_args(argv)
+
+    solution = InProcessSubmission(PROJECT_ROOT / "source" / "backprop")
+    rows, problems = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for index, mistake in enumerate(MISTAKES):
+            folder = Path(tmp) / str(index)
+            folder.mkdir()
+            run = run_hidden_tests(mistake_submission(mistake, solution, folder), args.seed)
+            row = outcome_row(mistake, run)
+            rows.append((mistake, row))
+            if not row["failed"] or row["outside"] or row["internal"] or (mistake.diagnosis and not row["named"]):
+                problems.append(f"{mistake.key}: {row}")
+    table = render_table(rows, args.seed)
+    if args.write:
+        Path(args.write).write_text(table, encoding="utf-8")
+        print(f"wrote {args.write}: {len(rows)} mistakes")
+    else:
+        print(table)
+    for problem in problems:
+        print(f"NOT AS EXPECTED: {problem}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -14,14 +14,13 @@ import subprocess
 import sys
 import zlib
 
-import nbformat
 import numpy as np
 import pytest
 
 from autograder import NOTEBOOKS, PROJECT_ROOT
 from autograder.inprocess import InProcessSubmission
 from autograder.suite import run_hidden_tests
-from grading_tests.mistakes import MISTAKES, apply_mistake
+from grading_tests.mistakes import MISTAKES, mistake_submission, outcome_row
 
 SOURCE = PROJECT_ROOT / "source" / "backprop"
 RELEASE = PROJECT_ROOT / "release" / "backprop"
@@ -39,16 +38,6 @@ SEEDS = [int(s) for s in np.random.default_rng(20261122).integers(0, 2**32, size
 pytestmark = pytest.mark.slow
 
 
-class OneNotebookChanged:
-    """A provider: ``stem`` from ``changed``, the other notebooks from ``base``."""
-
-    def __init__(self, base, stem: str, changed):
-        self.base, self.stem, self.changed = base, stem, changed
-
-    def notebook(self, stem: str):
-        return (self.changed if stem == self.stem else self.base).notebook(stem)
-
-
 @pytest.fixture(scope="module")
 def solution():
     return InProcessSubmission(SOURCE)
@@ -57,12 +46,6 @@ def solution():
 @pytest.fixture(scope="module")
 def solution_runs(solution):
     return [run_hidden_tests(solution, seed) for seed in SEEDS]
-
-
-def mistake_submission(mistake, solution, folder):
-    notebook = nbformat.read(SOURCE / f"{mistake.notebook}.ipynb", as_version=4)
-    nbformat.write(apply_mistake(notebook, mistake), str(folder / f"{mistake.notebook}.ipynb"))
-    return OneNotebookChanged(solution, mistake.notebook, InProcessSubmission(folder))
 
 
 def test_solution_scores_100_under_50_seeds(solution_runs):
@@ -101,14 +84,14 @@ def test_release_stubs_score_zero():
 def test_mistake_loses_points_where_it_is_and_is_named(mistake, solution, tmp_path):
     seed = zlib.crc32(mistake.key.encode())
     run = run_hidden_tests(mistake_submission(mistake, solution, tmp_path), seed)
+    row = outcome_row(mistake, run)
     failed = [test for test in run.tests if test.status == "failed"]
     assert failed, f"seed {seed}: {mistake.key} scores {run.score}"
-    assert not [test.name for test in failed if test.internal_error], [test.internal_error for test in failed]
-    outside = [test.name for test in failed if mistake.function not in test.tags]
-    assert not outside, f"seed {seed}: {mistake.key} fails tests not tagged {mistake.function}: {outside}"
+    assert not row["internal"], [test.internal_error for test in failed]
+    assert not row["outside"], f"seed {seed}: {mistake.key} fails tests not tagged {mistake.function}"
     if mistake.diagnosis is not None:
         messages = "\n".join(test.output for test in failed)
-        assert mistake.diagnosis in messages, f"seed {seed}: {mistake.diagnosis!r} not in:\n{messages}"
+        assert row["named"], f"seed {seed}: {mistake.diagnosis!r} not in:\n{messages}"
 
 
 def test_a_tests_inputs_depend_on_the_seed_and_its_own_id_only(solution, tmp_path):
