@@ -5,7 +5,8 @@ sandbox, before any student code, and never returns a half-confined process to a
 caller that did not ask for best effort:
 
 * as root: a new network namespace (no interface is up, so even 127.0.0.1 is
-  unreachable) and a new mount namespace in which the hidden paths (the hidden tests,
+  unreachable), a new IPC namespace (no System V or POSIX shared memory, semaphores
+  or queues shared with other sandboxes) and a new mount namespace in which the hidden paths (the hidden tests,
   the instructor's notebooks) and ``/run`` (service sockets) are covered by empty
   read-only tmpfs mounts, ``/tmp``, ``/var/tmp`` and ``/dev/shm`` are private
   size-capped tmpfs and ``/proc`` hides other users' processes; then the process drops
@@ -13,8 +14,8 @@ caller that did not ask for best effort:
   (``SANDBOX_UID_BASE + pid``, unused by any account), so a sandbox cannot signal,
   trace or read the files of another sandbox, and the process cap (``RLIMIT_NPROC``
   counts per uid) is its own.
-* not root: best effort, a new user namespace with the network and mount namespaces
-  above; where the kernel refuses, the sandbox runs without them (and says so).
+* not root: best effort, a new user namespace with the network, IPC and mount
+  namespaces above; where the kernel refuses, the sandbox runs without them (and says so).
 * always: ``RLIMIT_AS`` (its starting size plus ``memory_bytes``), ``RLIMIT_NPROC``,
   ``RLIMIT_CPU``, no core files, ``PR_SET_NO_NEW_PRIVS`` and death with its parent (``PDEATHSIG``).
 """
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 SANDBOX_UID_BASE = 1_500_000_000
 
 _CLONE_NEWNS = 0x00020000
+_CLONE_NEWIPC = 0x08000000
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
@@ -96,7 +98,7 @@ def confine(config: dict) -> dict:
     applied: dict = {"network": False, "hidden": [], "uid": os.getuid()}
     root = os.geteuid() == 0
     if root:
-        _unshare(_CLONE_NEWNET | _CLONE_NEWNS)
+        _unshare(_CLONE_NEWNET | _CLONE_NEWNS | _CLONE_NEWIPC)
         applied["network"] = True
         _make_private_mounts(config, applied, strict=True)
     else:
@@ -155,7 +157,7 @@ def _make_private_mounts(config: dict, applied: dict, strict: bool) -> None:
 def _try_user_namespace(config: dict, applied: dict) -> None:
     uid, gid = os.getuid(), os.getgid()
     try:
-        _unshare(_CLONE_NEWUSER | _CLONE_NEWNET | _CLONE_NEWNS)
+        _unshare(_CLONE_NEWUSER | _CLONE_NEWNET | _CLONE_NEWNS | _CLONE_NEWIPC)
     except OSError as error:
         applied["note"] = f"no user namespace ({error.strerror}): network and files are not isolated"
         return

@@ -191,6 +191,18 @@ def test_grader_code_cannot_be_modified_and_other_processes_are_invisible(submit
     assert submit(n01=cells).notebook("n01").tamper() == (False, False, False)
 
 
+def test_notebooks_do_not_share_system_v_shared_memory(submit, template):
+    if not ROOT and not template.isolation.get("userns"):
+        pytest.skip("this kernel gives an unprivileged user no IPC namespace")
+    writer = ["import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+              "def create():\n    return libc.shmget(0x5EC2E7, 4096, 0o1666)  # IPC_CREAT, readable by all"]
+    reader = ["import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+              "def find():\n    return libc.shmget(0x5EC2E7, 0, 0o666)"]
+    submission = submit(n01=writer, n02=reader)
+    assert submission.notebook("n01").create() >= 0
+    assert submission.notebook("n02").find() == -1
+
+
 def test_notebooks_do_not_share_tmp(submit, template):
     if "/tmp" in str(template.isolation.get("not_covered")) or not template.isolation["hidden"]:
         pytest.skip("this kernel gives an unprivileged user no mount namespace")
