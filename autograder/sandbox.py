@@ -116,6 +116,7 @@ class Template:
             start_new_session=True, cwd="/", env=env)
         child_end.close()
         self._owner = os.getpid()  # Popen.poll only works in the process that started it
+        self._asked = 0
         self._ready = False
         self.isolation: dict | None = None  # what a sandbox's confinement applied (from the probe)
 
@@ -195,16 +196,24 @@ class Template:
         return self._request({"op": "kill_tree", "pids": list(pids)})["killed"]
 
     def _request(self, request: dict, fds=()) -> dict:
+        # Tagged with who asked: a forked worker killed after asking leaves its reply
+        # behind, and the next asker must skip it rather than take it for its own.
+        self._asked += 1
+        tag = f"{os.getpid()}:{self._asked}"
         with self._lock:
-            data = b"".join(bytes(part) for part in codec.encode(request))
+            data = b"".join(bytes(part) for part in codec.encode({**request, "tag": tag}))
             try:
                 socket.send_fds(self._control, [data], list(fds))
             except OSError as error:
                 raise RuntimeError(f"the sandbox template is gone ({error})") from None
-            return self._receive(60.0, request["op"])
+            deadline = time.monotonic() + 60.0
+            while True:
+                reply = self._receive(deadline - time.monotonic(), request["op"])
+                if reply.pop("tag", None) == tag:
+                    return reply
 
     def _receive(self, timeout: float, what: str) -> dict:
-        self._control.settimeout(timeout)
+        self._control.settimeout(max(timeout, 0.001))
         try:
             data = self._control.recv(CONTROL_MESSAGE_BYTES)
         except socket.timeout:

@@ -121,7 +121,7 @@ class _Template:
                     return  # the grader is gone
                 request = _unmessage(data)
                 reply = self.handle(request, fds)
-                self.control.send(_message(reply))
+                self.control.send(_message({**reply, "tag": request.get("tag")}))
             self.reap()
 
     def handle(self, request: dict, fds: list[int]) -> dict:

@@ -321,3 +321,12 @@ def test_a_forked_grading_worker_can_use_the_template_and_clean_up(template):
     os.close(read)
     assert status == 0 and still_alive == "0" and template_alive == "1"
     assert template.alive()
+
+
+def test_a_reply_left_by_a_killed_worker_is_not_taken_for_the_next_request(template):
+    from autograder import codec
+
+    # As if a forked worker asked the template something and was killed before reading.
+    question = {"op": "status", "pid": 1, "wait": 0.2, "tag": "gone:1"}
+    template._control.send(b"".join(bytes(part) for part in codec.encode(question)))
+    assert template.kill_tree([]) == 0  # its own reply, not the dead worker's {"status": None}
