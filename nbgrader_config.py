@@ -6,7 +6,6 @@ c.CourseDirectory.root = "."
 c.CourseDirectory.course_id = "backprop-course"
 c.CourseDirectory.source_directory = "source"
 c.CourseDirectory.release_directory = "release"
-c.CourseDirectory.db_assignments = [{"name": "backprop"}]
 # The release must hold exactly what nbgrader builds; executing the stubs at build
 # time would only produce NotImplementedError outputs, so it is left off.
 c.GenerateAssignment.force = True

@@ -19,6 +19,8 @@ COMMANDS = {
     "validate": ("autograder.validate", "check the solution scores 100, the stubs 0, every mistake is caught"),
     "release": ("autograder.release", "build release/ from source/ with nbgrader and check it"),
     "demo": ("autograder.demo", "build the release and grade the example submissions"),
+    "gradescope": ("autograder.gradescope", "write autograder.zip, the bundle to upload to Gradescope"),
+    "gradescope-run": ("autograder.gradescope:RunCommand", "grade inside Gradescope's container (run_autograder calls this)"),
     "report": ("autograder.report", "write the class report (report.html, report.csv) of a grading output folder"),
 }
 
@@ -33,8 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(module_name: str):
-    return importlib.import_module(module_name)
+def _load(spec: str):
+    """``"package.module"`` or ``"package.module:Object"``: what has add_arguments and run."""
+    module_name, _, attribute = spec.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attribute) if attribute else module
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -253,15 +253,16 @@ def tidy_template(template) -> bool:
 # ----------------------------------------------------------------------------- paths
 
 
-def find_submissions(path: Path) -> tuple[list[Submission], bool]:
+def find_submissions(path: Path, single: bool = False) -> tuple[list[Submission], bool]:
     """``(submissions, batch)``: one folder of notebooks, or an nbgrader ``submitted/``
-    tree (``<student>/backprop/*.ipynb``). Anything else is an instructor's error."""
+    tree (``<student>/backprop/*.ipynb``). Anything else is an instructor's error.
+    ``single``: ``path`` is one submission even if it holds no notebook (Gradescope)."""
     path = Path(path)
     if not path.exists():
         raise InstructorError(f"{path}: no such folder")
     if not path.is_dir():
         raise InstructorError(f"{path} is not a folder (give a submission folder or an nbgrader submitted/ tree)")
-    if _holds_notebooks(path):
+    if single or _holds_notebooks(path):
         return [Submission(path.resolve().name, path.resolve())], False
     if _holds_notebooks(path / ASSIGNMENT):  # one student's folder of a submitted/ tree
         return [Submission(path.resolve().name, (path / ASSIGNMENT).resolve())], False
@@ -302,14 +303,14 @@ def keep_off_sys_path(folders: Sequence[Path]) -> None:
 
 
 def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, jobs: int | None = None,
-               in_process: bool = False, progress: bool = True) -> list[GradeReport]:
+               in_process: bool = False, progress: bool = True, single: bool = False) -> list[GradeReport]:
     """Grade a folder or a ``submitted/`` tree into ``out``; the reports, by student.
 
     Files are written by this process alone, after each child (and its sandbox) is gone,
     and all of them again once the batch is over, so a file a submission forged in
     ``out`` is always replaced.
     """
-    submissions, batch = find_submissions(path)
+    submissions, batch = find_submissions(path, single)
     out = Path(out).resolve()
     folders = [submission.folder for submission in submissions]
     if any(_inside(out, folder) for folder in folders + [Path(path).resolve()]):
