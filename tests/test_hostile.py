@@ -292,10 +292,21 @@ def test_subclasses_and_fake_equality_arrive_as_exact_values(submit):
     assert type(grads) is dict and grads["W1"].tolist() == [0.0]
 
 
-def test_a_reply_too_large_to_send_is_refused_cleanly(submit):
-    cells = ["import numpy as np\ndef huge():\n    return np.zeros(40_000_000)", "def ok():\n    return 1"]
+def test_patching_the_dispatcher_inside_the_sandbox_gains_nothing(submit):
+    cells = [LIARS, "import autograder.dispatch\n"
+                    "autograder.dispatch.Dispatcher.to_plain = lambda self, value, *args, **kwargs: value"]
     nb = submit(n01=cells).notebook("n01")
-    with pytest.raises(NotPlainData, match="too large"):
+    array = nb.wrong_array(np.zeros(2))  # the subclass reaches the codec, which flattens it
+    assert type(array) is np.ndarray and array.tolist() == [123.0, 123.0]
+    with pytest.raises(NotPlainData, match="cannot be sent"):
+        nb.anything(1)
+
+
+@pytest.mark.parametrize("value", ["np.zeros(40_000_000)", "'x' * 20_000_000", "list(range(2_000_000))"])
+def test_a_reply_too_large_to_send_is_refused_cleanly(submit, value):
+    cells = [f"import numpy as np\ndef huge():\n    return {value}", "def ok():\n    return 1"]
+    nb = submit(n01=cells).notebook("n01")
+    with pytest.raises(NotPlainData, match="too large|values in one message|more than"):
         nb.huge()
     assert nb.ok() == 1
 
