@@ -46,6 +46,7 @@ What is enforced, from this side of the boundary, where a student cannot switch 
 
 from __future__ import annotations
 
+import itertools
 import os
 import pwd
 import signal
@@ -81,7 +82,7 @@ CELL_GRACE = 2.0
 START_TIMEOUT = 30.0
 #: How long the template may take to import NumPy, PyTorch, IPython and matplotlib.
 TEMPLATE_START_TIMEOUT = 180.0
-_HANDLE_BITS = 32  # grader-side handle id = generation << 32 | the sandbox's own id
+_HANDLE_BITS = 32  # grader-side handle id = sandbox number << 32 | the sandbox's own id
 
 
 @dataclass(frozen=True)
@@ -280,6 +281,7 @@ class SandboxSubmission:
         self.cell_results: dict[str, list[CellResult]] = {}
         self.output: dict[str, str] = {}
         self._spawned: list[int] = []
+        self._numbers = itertools.count(1)
         self._readers: list[_OutputReader] = []
 
     def notebook(self, stem: str) -> Notebook:
@@ -347,10 +349,11 @@ class _OutputReader(threading.Thread):
 
 
 class _Sandbox:
-    """One sandbox process for one notebook (one generation)."""
+    """One sandbox process for one notebook. ``number`` is unique in the submission and
+    tags its handles, so a handle reaches only the process that made it."""
 
-    def __init__(self, submission: SandboxSubmission, stem: str, generation: int):
-        self.generation = generation
+    def __init__(self, submission: SandboxSubmission, stem: str):
+        self.number = next(submission._numbers)
         self.pid, self.sock, output = submission.template.spawn(stem, submission.limits)
         submission._spawned.append(self.pid)
         submission._readers.append(_OutputReader(stem, output, submission.limits.output_bytes))
@@ -367,7 +370,7 @@ class _SandboxTransport:
         self.stem = stem
         self.cells = cells
         self.sandbox: _Sandbox | None = None
-        self.generation = 0
+        self.starts = 0
         self.skip: dict[str, str] = {}  # cell index -> why it is left out of re-runs
         self.gave_up: str | None = None
         self.types: dict[int, str] = {}  # grader-side handle id -> type name, for labels
@@ -446,7 +449,7 @@ class _SandboxTransport:
         while self.sandbox is None:
             if self.gave_up:
                 raise SandboxDied(label, self.gave_up)
-            if self.generation > self.limits.max_restarts:
+            if self.starts > self.limits.max_restarts:
                 self._give_up(f"it was restarted {self.limits.max_restarts} times and stopped every time")
                 continue
             self._start()
@@ -454,8 +457,8 @@ class _SandboxTransport:
 
     def _start(self) -> None:
         """Fork a fresh sandbox and run the notebook in it; on success it becomes current."""
-        self.generation += 1
-        sandbox = _Sandbox(self.submission, self.stem, self.generation)
+        self.starts += 1
+        sandbox = _Sandbox(self.submission, self.stem)
         try:
             ready = codec.receive(sandbox.sock, time.monotonic() + START_TIMEOUT)
         except (codec.Timeout, codec.Closed, codec.CodecError) as error:
@@ -464,7 +467,7 @@ class _SandboxTransport:
         if type(ready) is not dict or "ready" not in ready:  # no student code has run yet
             self._kill(sandbox)
             raise InstructorError(f"a sandbox could not confine itself: {ready.get('failed', ready)}")
-        if self.generation == 1:
+        if self.starts == 1:
             self.submission._event(self.stem, "started", f"pid {sandbox.pid}, confinement {ready['ready']}")
         codec.send(sandbox.sock, {"op": "run", "stem": self.stem, "cells": self.cells, "skip": self.skip,
                                   "cell_timeout": self.limits.cell_timeout, "label": "the notebook"})
@@ -551,7 +554,7 @@ class _SandboxTransport:
             return f"it was stopped by signal {name}{hint}"
         return f"it exited with status {status['exit']} (os._exit or sys.exit in a thread?)"
 
-    # -- handles belong to one sandbox generation
+    # -- handles belong to one sandbox process
 
     def _handle_factory(self, sandbox: _Sandbox):
         def make(local_id, type_name):
@@ -559,13 +562,17 @@ class _SandboxTransport:
                 raise codec.CodecError("malformed handle id")
             if type(type_name) is not str or len(type_name) > 500:
                 raise codec.CodecError("malformed handle type")
-            ref = HandleRef((sandbox.generation << _HANDLE_BITS) | local_id, type_name)
+            ref = HandleRef((sandbox.number << _HANDLE_BITS) | local_id, type_name)
             self.types[ref.id] = type_name
             return ref
         return make
 
     def _local_id(self, ref_id: int, label: str, sandbox: _Sandbox) -> int:
-        if ref_id >> _HANDLE_BITS != sandbox.generation:
+        number = ref_id >> _HANDLE_BITS
+        if number != sandbox.number:
+            owner = next((t.stem for t in self.submission._transports if t.sandbox and t.sandbox.number == number), None)
+            if owner is not None:
+                raise TypeError(f"`{label}` was given an object that lives in {owner}.ipynb, not {self.stem}.ipynb")
             raise SandboxDied(label, "it uses an object made by an earlier run of your notebook, "
                                      "whose process was stopped")
         return ref_id & ((1 << _HANDLE_BITS) - 1)

@@ -103,6 +103,15 @@ def test_handles_stay_in_the_sandbox_and_can_be_passed_back(submit):
     assert nb.uses_cache(cache) == pytest.approx(np.maximum(X @ p["W1"] + p["b1"], 0).sum())
 
 
+def test_a_handle_only_reaches_the_notebook_that_made_it(submit):
+    submission = submit(n02=[BACKWARD], n03=[BACKWARD])
+    rng = np.random.default_rng(2)
+    _, cache = submission.notebook("n02").forward(rng.normal(size=(2, 3)), params(rng))
+    submission.notebook("n03").forward(rng.normal(size=(2, 3)), params(rng))  # its own handle #1 exists
+    with pytest.raises(TypeError, match="lives in n02.ipynb, not n03.ipynb"):
+        submission.notebook("n03").uses_cache(cache)
+
+
 def test_torch_modules_are_handles_whose_tensors_arrive_as_arrays(submit):
     cells = ["import torch\ndef model():\n    torch.manual_seed(0)\n"
              "    return torch.nn.Sequential(torch.nn.Linear(2, 3).double(), torch.nn.ReLU())"]
