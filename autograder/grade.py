@@ -396,8 +396,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds one call of a student function may run (default 10)")
     parser.add_argument("--seed", type=int, default=None, metavar="N",
                         help="seed of the hidden tests' inputs (default: a fresh one, reported)")
+    parser.add_argument("--nbgrader", action="store_true",
+                        help="also record each notebook's score in the course's nbgrader gradebook "
+                             "(PATH must be the course's submitted/ folder)")
     # Development only: runs student code inside the grader. Not in --help on purpose.
     parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
+
+
+def nbgrader_course(path: Path) -> Path:
+    """The course directory of an nbgrader ``submitted/`` folder."""
+    path = Path(path).resolve()
+    if path.name != "submitted" or not path.is_dir():
+        raise InstructorError(f"--nbgrader needs the course's submitted/ folder as PATH, not {path}")
+    return path.parent
+
+
+def record_in_gradebook(course_root: Path, submitted: Path, reports: Sequence[GradeReport]) -> None:
+    """Each notebook's autograded points into nbgrader's gradebook (failed gradings excluded)."""
+    from autograder.gradebook import record_scores
+
+    for report in reports:
+        if report.failure is not None:
+            continue
+        scores = {stem: got for stem, (got, _) in report.by_notebook().items()}
+        record_scores(course_root, report.student, scores, submitted / report.student / ASSIGNMENT)
+    print(f"recorded {len(reports)} submission(s) in {course_root / 'gradebook.db'}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -406,9 +429,12 @@ def run(args: argparse.Namespace) -> int:
     for name in ("cell_timeout", "call_timeout"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise InstructorError(f"--{name.replace('_', '-')} must be positive")
+    course_root = nbgrader_course(args.path) if args.nbgrader else None
     reports = grade_path(args.path, args.out, seed=args.seed, jobs=args.jobs, in_process=args.in_process,
                          limits=default_limits(args.cell_timeout, args.call_timeout))
     print(results.score_table(reports))
+    if course_root is not None:
+        record_in_gradebook(course_root, Path(args.path), reports)
     failed = [report.student for report in reports if report.failure is not None]
     if failed:
         print(f"error: grading failed for {len(failed)} submission(s) ({', '.join(failed[:5])}); "

@@ -151,9 +151,23 @@ def test_every_nbgrader_cell_is_a_contract_function_its_check_or_a_locked_helper
         if m.get("solution") and not m.get("grade"):
             assert m["grade_id"] in functions, f"solution cell {m['grade_id']} is not a contract function"
         elif m.get("grade"):
-            assert m["grade_id"] == "bce_derivation"
+            assert m["grade_id"] in ("bce_derivation", f"hidden_tests_{stem}"), m["grade_id"]
         else:
             assert m.get("locked") is True
+
+
+AUTOGRADED_POINTS = {"01_relu": 15, "02_backward": 30, "03_mlp": 35, "04_bce": 20}
+
+
+@pytest.mark.parametrize("stem", NOTEBOOKS)
+def test_each_notebook_carries_its_autograded_points_in_one_locked_grade_cell(stem):
+    """nbgrader's gradebook learns each notebook's autograded points from this cell."""
+    cells = [cell for cell in read(SOURCE, stem).cells if meta(cell).get("grade_id") == f"hidden_tests_{stem}"]
+    assert len(cells) == 1
+    assert cells[0].cell_type == "code"
+    assert meta(cells[0]) == {"grade": True, "grade_id": f"hidden_tests_{stem}", "locked": True,
+                              "points": AUTOGRADED_POINTS[stem], "schema_version": 3,
+                              "solution": False, "task": False}
 
 
 def test_the_derivation_is_a_manually_graded_markdown_answer():
