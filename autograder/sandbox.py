@@ -22,11 +22,16 @@ workers must not share one. ``user``: as root, the account the sandboxes run as
 checks at start that this uid can read the interpreter and its packages and raises
 ``InstructorError`` if not.
 
-``SandboxSubmission(template, notebooks)``: ``notebook(stem)`` returns the same
-``autograder.handles.Notebook`` the in-process provider does. A notebook's sandbox is
-forked on the first call to it and runs the notebook's cells; the cells' errors land
-in ``cell_results[stem]``, printed output (capped) in ``output[stem]``, and whatever
-went wrong with the process (timeouts, deaths, restarts) in ``events``.
+``SandboxSubmission(template, notebooks, limits=None)``: ``notebooks`` maps a stem to
+its prepared cells (``execute.prepare_notebook``) or to the ``SubmissionError`` every
+call to it raises; a stem not in it is ``NotebookMissing``. ``notebook(stem)``
+returns the same ``autograder.handles.Notebook`` the in-process provider does. A
+notebook's sandbox is forked on the first call to it (a missing notebook costs no
+process) and runs the notebook's cells; the cells' errors land in
+``cell_results[stem]``, printed output (capped) in ``output[stem]`` after
+``close()``, and what happened to the processes (start and confinement, cell errors,
+timeouts, deaths, restarts) in ``events``. ``close()`` kills all its sandboxes and
+everything they started; it is safe to call twice and from a forked worker.
 
 What is enforced, from this side of the boundary, where a student cannot switch it off:
 
@@ -39,9 +44,13 @@ What is enforced, from this side of the boundary, where a student cannot switch 
 * replies are decoded by ``autograder.codec``, which cannot run code and rebuilds exact
   ndarrays and builtins; a malformed reply kills the sandbox (``SandboxDied``);
 * handles are tied to the sandbox that made them: one from a replaced sandbox raises
-  ``SandboxDied`` instead of reaching a different object;
-* memory, processes, output, network, visible files and the uid are confined inside
-  the sandbox before any student code runs: see ``autograder.limits``.
+  ``SandboxDied`` (one from another notebook ``TypeError``) instead of reaching a
+  different object;
+* memory, processes, CPU time, network, IPC, visible files and the uid are confined
+  inside the sandbox before any student code runs (see ``autograder.limits``); its
+  stdout and stderr go to a pipe this process drains, keeping ``output_bytes``;
+* every sandbox starts from the same random state (Python, NumPy, PyTorch) and hash
+  seed, so grading the same submission twice gives the same values.
 """
 
 from __future__ import annotations
@@ -570,7 +579,8 @@ class _SandboxTransport:
     def _local_id(self, ref_id: int, label: str, sandbox: _Sandbox) -> int:
         number = ref_id >> _HANDLE_BITS
         if number != sandbox.number:
-            owner = next((t.stem for t in self.submission._transports if t.sandbox and t.sandbox.number == number), None)
+            owner = next((transport.stem for transport in self.submission._transports
+                          if transport.sandbox and transport.sandbox.number == number), None)
             if owner is not None:
                 raise TypeError(f"`{label}` was given an object that lives in {owner}.ipynb, not {self.stem}.ipynb")
             raise SandboxDied(label, "it uses an object made by an earlier run of your notebook, "

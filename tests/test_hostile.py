@@ -10,10 +10,8 @@ calls ``kill(-1, SIGKILL)`` would take the test runner with it.
 import os
 import pwd
 import shutil
-import signal
 import socket
 import stat
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +22,7 @@ import numpy as np
 import pytest
 
 from autograder import PROJECT_ROOT
-from autograder.errors import CallTimeout, InstructorError, NotPlainData, SandboxDied, StudentException
+from autograder.errors import CallTimeout, InstructorError, NotPlainData, SandboxDied
 from autograder.handles import Handle
 from autograder.sandbox import Limits, SandboxSubmission, Template
 
@@ -168,7 +166,8 @@ def test_hidden_tests_and_source_notebooks_cannot_be_read(submit, template):
     hidden_file = next((PROJECT_ROOT / "grading_tests").glob("*.py"))
     cells = [f"import os\ndef peek():\n    found = {{}}\n"
              f"    for path in ({str(hidden_file)!r}, {str(PROJECT_ROOT / 'source')!r}):\n"
-             f"        try:\n            found[path] = open(path).read(50) if path.endswith('.py') else os.listdir(path)\n"
+             f"        try:\n"
+             f"            found[path] = open(path).read(50) if path.endswith('.py') else os.listdir(path)\n"
              f"        except OSError as error:\n            found[path] = type(error).__name__\n"
              f"    return found"]
     found = submit(n01=cells).notebook("n01").peek()
@@ -178,7 +177,8 @@ def test_hidden_tests_and_source_notebooks_cannot_be_read(submit, template):
 def test_the_sandbox_never_inherited_the_hidden_tests(submit):
     cells = ["import sys\ndef loaded():\n"
              "    return sorted(name for name, module in list(sys.modules.items())\n"
-             "                  if name.startswith('grading_tests') or 'grading_tests' in str(getattr(module, '__file__', '')))"]
+             "                  if name.startswith('grading_tests')\n"
+             "                  or 'grading_tests' in str(getattr(module, '__file__', '')))"]
     assert submit(n01=cells).notebook("n01").loaded() == []
 
 
@@ -387,7 +387,8 @@ def test_an_output_flood_neither_hangs_nor_reaches_the_grader(submit, capfd):
 
 def test_a_notebook_cannot_extend_its_cell_time_by_faking_progress_messages(submit):
     spam = ("import os, stat, struct, time\n"
-            "fds = [fd for fd in range(64) if os.path.exists(f'/proc/self/fd/{fd}') and stat.S_ISSOCK(os.fstat(fd).st_mode)]\n"
+            "fds = [fd for fd in range(64)\n"
+            "       if os.path.exists(f'/proc/self/fd/{fd}') and stat.S_ISSOCK(os.fstat(fd).st_mode)]\n"
             "header = b'{\"d\":[[\"cell\",0]]}'\n"
             "while True:\n"
             "    for fd in fds:\n        os.write(fd, struct.pack('<II', len(header), 0) + header)\n"
