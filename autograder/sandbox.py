@@ -247,12 +247,17 @@ class Template:
         if "failed" in reply:
             raise InstructorError(f"a sandbox could not confine itself: {reply['failed']}")
         applied = reply["ready"]
-        if applied.get("unreadable"):
+        for path, reason, hidden in applied.get("unreadable", ()):
+            if hidden:
+                raise InstructorError(
+                    f"the sandbox cannot see {path}: it lies under one of the hidden paths or the "
+                    "sandbox's private /tmp. Keep the Python environment and the grader outside the "
+                    "folders hidden from submissions (and outside /tmp).")
             raise InstructorError(
                 f"the sandbox runs as an unprivileged user (uid {applied['uid']}), who cannot read "
-                f"{applied['unreadable'][0]}. Build the virtual environment from a Python every user "
-                "can read (e.g. `make install PYTHON=/usr/bin/python3`), not one under /root or a "
-                "private home directory.")
+                f"{path} ({reason}). Build the virtual environment from a Python every user can read "
+                "(e.g. `make install PYTHON=/usr/bin/python3`), not one under /root or a private "
+                "home directory.")
         return applied
 
 

@@ -265,7 +265,7 @@ def serve(sock_fd: int, output_fd: int, config: dict) -> int:
     try:
         from autograder.limits import confine
 
-        needed = [path for path in _needed_paths() if os.path.exists(path)] if config.get("probe") else []
+        needed = _needed_paths() if config.get("probe") else {}
         applied = confine(config)
         if config.get("probe"):
             applied["unreadable"] = _unreadable_paths(needed)
@@ -310,30 +310,42 @@ def _private_environment() -> None:
     torch.manual_seed(0)
 
 
-def _needed_paths() -> list[str]:
-    """The interpreter, its prefixes, every sys.path entry and this package; both as
-    written and resolved (a symlinked venv may hide behind a private directory)."""
+def _needed_paths() -> dict[str, str | None]:
+    """The interpreter, its prefixes, every sys.path entry and this package, both as
+    written and resolved (a symlinked venv may hide behind a private directory), that
+    exist for the template; each with one entry it sees inside (directories only)."""
     import autograder
 
     paths = [sys.executable, sys.prefix, sys.base_prefix, os.path.dirname(autograder.__file__)]
     paths += [p for p in sys.path if p]
-    return list(dict.fromkeys(paths + [os.path.realpath(p) for p in paths]))
+    needed = {}
+    for path in dict.fromkeys(paths + [os.path.realpath(p) for p in paths]):
+        try:
+            needed[path] = min(os.listdir(path), default=None) if os.path.isdir(path) else None
+        except OSError:
+            continue
+        if not os.path.exists(path):
+            del needed[path]
+    return needed
 
 
-def _unreadable_paths(paths: list[str]) -> list[str]:
-    """Those of ``paths`` (which exist for the template) this confined process cannot read."""
+def _unreadable_paths(needed: dict[str, str | None]) -> list[list]:
+    """Those ``needed`` paths this confined process cannot read, as ``[path, reason,
+    hidden]``; ``hidden``: it is gone, or a directory that lost its entries (a mount
+    covers it)."""
     import stat
 
     problems = []
-    for path in paths:
+    for path, entry in needed.items():
         try:
             if stat.S_ISDIR(os.stat(path).st_mode):
-                os.listdir(path)
+                if entry is not None and entry not in os.listdir(path):
+                    problems.append([path, "covered by an empty mount", True])
             else:
                 with open(path, "rb") as handle:
                     handle.read(1)
         except OSError as error:
-            problems.append(f"{path} ({error.strerror})")
+            problems.append([path, error.strerror, isinstance(error, FileNotFoundError)])
     return problems
 
 

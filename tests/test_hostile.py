@@ -236,6 +236,13 @@ def _check_private_interpreter(private: Path):
             pass
 
 
+@as_root
+def test_hiding_the_grader_itself_is_an_instructor_error():
+    with pytest.raises(InstructorError, match="cannot see .*hidden paths"):
+        with Template(LIMITS, hidden_paths=[PROJECT_ROOT / "autograder"]):
+            pass
+
+
 # -- what comes back -------------------------------------------------------------------
 
 LIARS = """
