@@ -81,7 +81,7 @@ DEFAULT_HIDDEN = (PROJECT_ROOT / "grading_tests", PROJECT_ROOT / "source")
 #: Hidden whatever ``hidden_paths`` says: the git history holds the hidden tests and the
 #: solutions; the nbgrader folders and the example submissions hold other people's work.
 ALWAYS_HIDDEN = tuple(PROJECT_ROOT / name for name in (
-    ".git", "examples", "submitted", "autograded", "feedback", "out", "gradebook.db"))
+    ".git", ".pytest_cache", "examples", "submitted", "autograded", "feedback", "out", "gradebook.db"))
 #: The environment the template (and so every sandbox) starts from: nothing of the
 #: grader's own (tokens, credentials), only what Python and the libraries read.
 KEPT_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "VIRTUAL_ENV")
