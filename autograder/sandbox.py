@@ -73,7 +73,7 @@ from autograder.errors import CallTimeout, InstructorError, SandboxDied, Submiss
 from autograder.execute import CellResult
 from autograder.handles import HandleRef, Notebook
 from autograder.limits import Limits
-from autograder.template import CONTROL_MESSAGE_BYTES, ERROR_FIELDS
+from autograder.template import CONTROL_MESSAGE_BYTES, ERROR_FIELDS, EXIT_LOST_SOCKET
 
 __all__ = ["Limits", "Template", "SandboxSubmission", "Event"]
 
@@ -566,7 +566,9 @@ class _SandboxTransport:
             hint = {"SIGSEGV": " (a crash: segmentation fault)", "SIGKILL": " (killed; too much memory?)",
                     "SIGABRT": " (aborted; out of memory?)", "SIGXCPU": "", "SIGBUS": " (a crash)"}.get(name, "")
             return f"it was stopped by signal {name}{hint}"
-        return f"it exited with status {status['exit']} (os._exit or sys.exit in a thread?)"
+        if status["exit"] == EXIT_LOST_SOCKET:
+            return "it closed its connection to the grader"
+        return f"it exited with status {status['exit']} (os._exit, or a crash in compiled code?)"
 
     # -- handles belong to one sandbox process
 

@@ -36,6 +36,9 @@ from autograder import codec
 
 _PR_SET_CHILD_SUBREAPER = 36
 CONTROL_MESSAGE_BYTES = 1 << 20
+#: Exit statuses a sandbox uses for its own failures (anything else is the student's).
+EXIT_NOT_CONFINED = 3
+EXIT_LOST_SOCKET = 86
 
 
 def warm_up() -> None:
@@ -273,7 +276,7 @@ def serve(sock_fd: int, output_fd: int, config: dict) -> int:
             _private_environment()
     except BaseException as error:  # noqa: BLE001 - reported, then the sandbox exits
         codec.send(sock, {"failed": f"{type(error).__name__}: {error}"})
-        return 3
+        return EXIT_NOT_CONFINED
     codec.send(sock, {"ready": applied})
     if config.get("probe"):
         return 0
@@ -362,8 +365,12 @@ class _Server:
             try:
                 request = codec.receive(self.sock)
             except codec.Closed:
-                return
-            codec.send_frame(self.sock, self.answer(request))
+                return  # the grader hung up: done
+            reply = self.answer(request)
+            try:
+                codec.send_frame(self.sock, reply)
+            except (codec.Closed, OSError):  # student code closed or broke our socket
+                os._exit(EXIT_LOST_SOCKET)
 
     def answer(self, request: dict) -> list:
         from autograder.errors import NotPlainData, SubmissionError

@@ -346,6 +346,11 @@ def oversized():
         os.write(fd, struct.pack("<II", 16, 2**31))
     return 1
 
+def hang_up():
+    for fd in sockets():
+        os.close(fd)
+    return 1
+
 def ok():
     return "fine"
 """
@@ -359,6 +364,14 @@ def test_frames_written_by_the_student_onto_the_socket_kill_only_the_sandbox(sub
         nb.call(attack)
     assert time.monotonic() - started < 2
     assert nb.ok() == "fine"
+
+
+def test_a_sandbox_that_hangs_up_is_a_death_and_is_replaced(submit):
+    submission = submit(n01=[FORGER])
+    nb = submission.notebook("n01")
+    with pytest.raises(SandboxDied, match="closed its connection"):
+        nb.hang_up()
+    assert nb.ok() == "fine" and len(submission._spawned) == 2
 
 
 # -- the grader's own process -------------------------------------------------------------
