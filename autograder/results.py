@@ -1,5 +1,5 @@
-"""What a grade becomes: Gradescope's results.json, the student's feedback.md, the
-instructor's grades.csv and grader.log.
+"""What a grade becomes: Gradescope's results.json, the student's feedback.md (and
+feedback.html), the instructor's grades.csv and grader.log.
 
 Pure functions turn a ``GradeReport`` into dicts and text; the ``write_*`` functions
 at the bottom are the only ones that touch files. Student-visible fields carry the
@@ -152,9 +152,14 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def write_report(folder: Path, report: GradeReport) -> None:
-    """``folder/results.json`` and ``folder/feedback.md`` for one submission."""
-    _write_text(folder / "results.json", json.dumps(results_json(report), indent=2, ensure_ascii=False) + "\n")
+    """``folder/results.json``, ``feedback.md`` and ``feedback.html`` for one submission.
+    The HTML page is rendered from the results.json content alone (``autograder.feedback``)."""
+    from autograder.feedback import FEEDBACK_HTML, render_feedback
+
+    data = results_json(report)
+    _write_text(folder / "results.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     _write_text(folder / "feedback.md", feedback_markdown(report))
+    _write_text(folder / FEEDBACK_HTML, render_feedback(data, student=report.student or None))
 
 
 def write_grades(path: Path, reports: Iterable[GradeReport]) -> None:

@@ -415,8 +415,8 @@ def test_forged_results_files_are_replaced_by_the_graders(graded):
 
 def test_nothing_a_student_printed_or_read_reaches_a_student(graded):
     for student in ALL_STUDENTS:
-        visible = (graded["out"] / student / "results.json").read_text() + \
-            (graded["out"] / student / "feedback.md").read_text()
+        visible = "".join((graded["out"] / student / name).read_text()
+                          for name in ("results.json", "feedback.md", "feedback.html"))
         for marker in (*LEAK_MARKERS, HIDDEN_LINE, "def test_", "BEGIN SOLUTION", "Traceback"):
             assert marker not in visible, (student, marker)
 

@@ -106,12 +106,15 @@ def test_writing_replaces_a_forged_file_or_symlink_instead_of_writing_through(tm
     out.mkdir()
     os.symlink(elsewhere, out / "results.json")
     (out / "feedback.md").write_text("forged: 100/100")
+    (out / "feedback.html").write_text("forged: 100/100")
     results.write_report(out, REPORT)
     assert elsewhere.read_text() == "precious"
     assert not (out / "results.json").is_symlink()
     assert json.loads((out / "results.json").read_text()) == results.results_json(REPORT)
     assert "forged" not in (out / "feedback.md").read_text()
-    assert sorted(path.name for path in out.iterdir()) == ["feedback.md", "results.json"]
+    assert "forged" not in (out / "feedback.html").read_text()
+    assert "10.3" in (out / "feedback.html").read_text()
+    assert sorted(path.name for path in out.iterdir()) == ["feedback.html", "feedback.md", "results.json"]
 
 
 def test_score_table_has_a_row_per_report_and_marks_failed_grading():
