@@ -110,6 +110,7 @@ class _Template:
         self.control = control
         self.sandboxes: set[int] = set()  # forked and not yet reaped
         self.statuses: dict[int, int] = {}  # reaped sandbox -> wait status
+        self.uids: dict[int, int] = {}  # sandbox -> its private uid (as root)
 
     def loop(self) -> None:
         poller = select.poll()
@@ -159,6 +160,10 @@ class _Template:
         for fd in fds:
             os.close(fd)
         self.sandboxes.add(pid)
+        if config.get("uid") is None and os.geteuid() == 0:
+            from autograder.limits import SANDBOX_UID_BASE
+
+            self.uids[pid] = SANDBOX_UID_BASE + pid  # as confine() picks it
         return pid
 
     def reap(self) -> None:
@@ -186,16 +191,21 @@ class _Template:
         return {"exit": os.waitstatus_to_exitcode(status)}
 
     def kill_tree(self, pids: list[int]) -> int:
-        """SIGKILL ``pids``, their descendants and every orphan; wait until all are gone."""
+        """SIGKILL the sandboxes ``pids``, everything they started and every orphan of
+        the template; return once all are gone.
+
+        Only the template's own processes are touched: a pid that is no longer one of
+        its unreaped sandboxes (so possibly reused by now) is ignored. As root, each
+        sandbox's private uid also finds whatever left its process tree.
+        """
         me = os.getpid()
-        doomed_roots = set(pids)
+        doomed = {pid for pid in pids if pid in self.sandboxes}
+        uids = {self.uids[pid] for pid in pids if pid in self.uids}
         killed: set[int] = set()
         for _ in range(500):
-            children = _children_by_parent()
-            roots = doomed_roots | {pid for pid in children.get(me, ()) if pid not in self.sandboxes
-                                    or pid in doomed_roots}
-            victims = _subtrees(children, roots)
-            victims.discard(me)
+            children, owned = _process_table(uids)
+            roots = doomed | {pid for pid in children.get(me, ()) if pid not in self.sandboxes}
+            victims = (_subtrees(children, roots) | owned) - {me}
             if not victims:
                 break
             for pid in victims:
@@ -206,27 +216,40 @@ class _Template:
                     pass
             time.sleep(0.002)
             self.reap()
-            doomed_roots = {pid for pid in doomed_roots if _alive(pid)}
+            doomed = {pid for pid in doomed if _alive(pid)}
         for pid in pids:  # killed on purpose: nobody will ask how they died
             self.statuses.pop(pid, None)
+            self.uids.pop(pid, None)
         return len(killed)
 
 
-def _children_by_parent() -> dict[int, list[int]]:
-    """Living (not zombie) processes by parent pid, from /proc."""
+def _process_table(uids: set[int]) -> tuple[dict[int, list[int]], set[int]]:
+    """Living (not zombie) processes by parent pid, and those whose real uid is in
+    ``uids``, from /proc."""
     children: dict[int, list[int]] = {}
+    owned: set[int] = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat", "rb") as handle:
                 fields = handle.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] in (b"Z", b"X"):
+            if fields[0] in (b"Z", b"X"):
+                continue
+            if uids:
+                with open(f"/proc/{entry}/status", "rb") as handle:
+                    uid_line = next(line for line in handle if line.startswith(b"Uid:"))
+                if int(uid_line.split()[1]) in uids:
+                    owned.add(int(entry))
+        except (OSError, IndexError, StopIteration, ValueError):
             continue
         children.setdefault(int(fields[1]), []).append(int(entry))
-    return children
+    return children, owned
+
+
+def _children_by_parent() -> dict[int, list[int]]:
+    """Living (not zombie) processes by parent pid, from /proc."""
+    return _process_table(set())[0]
 
 
 def _subtrees(children: dict[int, list[int]], roots: set[int]) -> set[int]:

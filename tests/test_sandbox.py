@@ -339,3 +339,16 @@ def test_a_reply_left_by_a_killed_worker_is_not_taken_for_the_next_request(templ
     question = {"op": "status", "pid": 1, "wait": 0.2, "tag": "gone:1"}
     template._control.send(b"".join(bytes(part) for part in codec.encode(question)))
     assert template.kill_tree([]) == 0  # its own reply, not the dead worker's {"status": None}
+
+
+def test_kill_tree_never_touches_a_process_that_is_not_its_own(template):
+    """A stale sandbox pid may have been reused by the time a submission closes."""
+    import subprocess
+
+    bystander = subprocess.Popen(["sleep", "30"])
+    try:
+        template.kill_tree([bystander.pid])
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
