@@ -83,8 +83,12 @@ def spawn():
     os.waitpid(middle, 0)
     pids.append(int(os.read(read, 64)))
     threading.Thread(target=time.sleep, args=(600,)).start()
-    threading.Thread(target=lambda: [0 for _ in iter(int, 1)], daemon=True).start()  # spins forever
+    threading.Thread(target=spin, daemon=True).start()
     return pids
+
+def spin():
+    while True:
+        pass
 """
 
 
