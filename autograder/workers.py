@@ -218,7 +218,7 @@ class _Slot(Generic[Template]):
             try:
                 self.template = stack.enter_context(starting)
             except BaseException:
-                _close_unentered(starting)
+                close_unentered(starting)
                 raise
             self.stack = stack
         return self.template
@@ -229,10 +229,10 @@ class _Slot(Generic[Template]):
         if stack is not None:
             stack.close()
         if starting is not None:
-            _close_unentered(starting)
+            close_unentered(starting)
 
 
-def _close_unentered(manager) -> None:
+def close_unentered(manager) -> None:
     """End a template that was started but never entered (its process is running)."""
     close = getattr(manager, "close", None)
     if callable(close):
@@ -260,6 +260,7 @@ def run_batch(items: Iterable[Item], *, jobs: int,
     try:
         for slot in slots:
             slot.start()
+        warm_up()  # while the templates import theirs
         while queue or running:
             while queue and free:
                 slot = free.pop()
