@@ -336,19 +336,24 @@ def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, j
         results.write_report(folder_of(report), report)
         results.append_log(log_path, results.instructor_log(report))
 
+    instructor_error = None
     try:
         for report in _grade_all(submissions, batch=batch, seed=seed, limits=limits, jobs=jobs,
                                  in_process=in_process, hidden=hidden, progress=progress):
             record(report)
-    except Exception:  # noqa: BLE001 - the edge: the harness failed, students still get a valid file
+    except Exception as error:  # noqa: BLE001 - the edge: the harness failed, students still get a valid file
         detail = traceback.format_exc()
         for submission in submissions:
             if submission.student not in reports:
                 record(GradeReport(submission.student, seed, failure=detail))
+        # e.g. the sandbox cannot start here: one line and exit 2, once every file is written
+        instructor_error = error if isinstance(error, InstructorError) else None
     for report in reports.values():  # after every sandbox is gone: replace anything forged
         results.write_report(folder_of(report), report)
     if batch:
         results.write_grades(out / "grades.csv", reports.values())
+    if instructor_error is not None:
+        raise instructor_error
     return [reports[submission.student] for submission in submissions]
 
 

@@ -179,6 +179,22 @@ def test_out_inside_the_submission_is_refused(tmp_path, capsys):
     assert "inside the submissions" in capsys.readouterr().err
 
 
+def test_a_sandbox_that_cannot_start_is_one_line_and_exit_2_with_valid_results(tmp_path, capsys, monkeypatch):
+    from autograder.errors import InstructorError
+
+    def no_sandbox(*args, **kwargs):
+        raise InstructorError("the sandbox user cannot read /root/python")
+
+    monkeypatch.setattr(grade, "open_template", no_sandbox)
+    folder = tmp_path / "alice"
+    shutil.copytree(SOURCE, folder)
+    code = main(["grade", str(folder), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and err == "error: the sandbox user cannot read /root/python\n"
+    data = load(tmp_path / "out" / "results.json")
+    assert data["score"] == 0 and "Grading failed" in data["output"] and "/root" not in data["output"]
+
+
 # ----------------------------------------------------------------------------- the harness failing
 
 
