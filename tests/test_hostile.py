@@ -104,15 +104,15 @@ def test_kill_attempts_cannot_reach_the_grader_the_template_or_another_sandbox(s
     if not ROOT:
         pytest.skip("as a normal user the sandbox shares the grader's uid: kill(-1) would end this run")
     cells = ["import os, signal\n"
-             "def attack():\n"
-             "    for target in (os.getppid(), 1):\n"
+             "def attack(grader):\n"
+             "    for target in (grader, os.getppid(), 1):\n"
              "        for how in (lambda: os.kill(target, signal.SIGKILL), lambda: os.killpg(os.getpgid(target), 9)):\n"
              "            try:\n                how()\n            except OSError:\n                pass\n"
              "    os.kill(-1, signal.SIGKILL)  # everything this uid may signal: only itself\n"]
     submission = submit(n01=cells, n02=["import os\ndef pid():\n    return os.getpid()"])
     victim = submission.notebook("n02").pid()
     with pytest.raises(SandboxDied, match="SIGKILL"):
-        submission.notebook("n01").attack()
+        submission.notebook("n01").attack(os.getpid())
     assert template.process.poll() is None
     assert submission.notebook("n02").pid() == victim  # the other notebook's sandbox lived
 
