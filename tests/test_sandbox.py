@@ -184,17 +184,20 @@ def test_sandbox_starts_lazily_once_per_notebook(submit):
     for _ in range(5):
         nb.relu(np.ones(1))
     assert len(submission._spawned) == 1
-    assert first < 5.0  # a fork of the warm template, not an interpreter start
+    assert first < 1.5  # a fork of the warm template, not a 3 s interpreter start with torch
 
 
 def test_per_call_round_trip_is_well_under_a_millisecond(submit):
     nb = submit(n01=[RELU]).notebook("n01")
     x = np.ones((10, 4))
     nb.relu(x)
-    started = time.perf_counter()
-    for _ in range(200):
-        nb.relu(x)
-    assert (time.perf_counter() - started) / 200 < 1e-3
+    batches = []
+    for _ in range(5):  # the best of five batches: other work on the machine only adds
+        started = time.perf_counter()
+        for _ in range(50):
+            nb.relu(x)
+        batches.append((time.perf_counter() - started) / 50)
+    assert min(batches) < 1e-3
 
 
 def test_call_timeout_is_enforced_even_with_signals_blocked(submit):
