@@ -20,7 +20,8 @@ grading worker: ``close()`` of a submission kills orphans of that template, so t
 workers must not share one. ``user``: as root, the account the sandboxes run as
 (``None``: a fresh uid per sandbox, the safest; ``"nobody"`` works too). As root, it
 checks at start that this uid can read the interpreter and its packages and raises
-``InstructorError`` if not.
+``InstructorError`` if not. The template dies with the thread that started it
+(``PR_SET_PDEATHSIG``), so start it from one that outlives it, such as the main thread.
 
 ``SandboxSubmission(template, notebooks, limits=None)``: ``notebooks`` maps a stem to
 its prepared cells (``execute.prepare_notebook``) or to the ``SubmissionError`` every
