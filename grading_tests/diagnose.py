@@ -185,11 +185,12 @@ def shape_signature(got: np.ndarray, expected: np.ndarray, batch: int | None = N
     return f"{WRONG_SHAPE}: expected shape {expected.shape}, got {got.shape}"
 
 
-def array_problem(got, expected: np.ndarray, *, tol: float, batch: int | None = None) -> str | None:
+def array_problem(got, expected: np.ndarray, *, tol: float, batch: int | None = None,
+                  atol: float = 0.0) -> str | None:
     """What is wrong with ``got`` as a stand-in for ``expected``, or ``None`` if nothing.
 
-    Checks type, shape, dtype and finiteness, then closeness (``relative_error <= tol``);
-    a wrong value is named by its signature when it has one.
+    Checks type, shape, dtype and finiteness, then closeness (``relative_error <= tol``,
+    or every entry within ``atol``); a wrong value is named by its signature when it has one.
     """
     if isinstance(got, (bool, np.bool_)) or not isinstance(got, (np.ndarray, int, float)):
         return f"it is a {type(got).__name__}, expected a NumPy array of shape {expected.shape}"
@@ -207,7 +208,7 @@ def array_problem(got, expected: np.ndarray, *, tol: float, batch: int | None = 
     if got.dtype.kind in "fc" and not np.all(np.isfinite(got)):
         return f"it contains {NON_FINITE} values (nan or inf)"
     err = relative_error(got, expected)
-    if err <= tol:
+    if err <= tol or (atol > 0 and float(np.max(np.abs(got - expected), initial=0.0)) <= atol):
         return None
     if got.ndim == 2 and got.shape[0] == got.shape[1] > 1 and relative_error(got.T, expected) <= tol:
         return f"it is {TRANSPOSED} (a square matrix whose .T is right)"
@@ -217,14 +218,15 @@ def array_problem(got, expected: np.ndarray, *, tol: float, batch: int | None = 
     return f"its values are wrong (relative error {err:.2g})"
 
 
-def check_array(got, expected, *, what: str, tol: float, batch: int | None = None, inputs: str = "") -> None:
+def check_array(got, expected, *, what: str, tol: float, batch: int | None = None, inputs: str = "",
+                atol: float = 0.0) -> None:
     """Raise :class:`GradingFailure` unless ``got`` matches ``expected`` within ``tol``.
 
     ``what`` names the result (``"`relu(z)`"``); ``inputs`` is a compact description of
     the inputs, shown with the expected and actual values.
     """
     expected = np.asarray(expected)
-    problem = array_problem(got, expected, tol=tol, batch=batch)
+    problem = array_problem(got, expected, tol=tol, batch=batch, atol=atol)
     if problem is not None:
         raise GradingFailure(f"{what} is wrong: {problem}.{inputs}{expected_got(expected, got)}")
 

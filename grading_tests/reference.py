@@ -213,16 +213,24 @@ def bce_of_probs(probs, y) -> float:
 
 
 def mlp_loss(X, y, params) -> float:
-    """The mean BCE of the network's predictions (NumPy; fast enough for finite differences)."""
-    return bce_loss(_np_mlp_forward(X, params), y)
+    """The mean BCE of the network's predictions, computed from the output logits.
+
+    Equal to the BCE of ``probs`` but without its round-off: ``log(1 - p)`` for p near 1
+    loses digits that a finite difference then divides by 2h.
+    """
+    return bce_with_logits(mlp_preactivations(X, params)[-1], y)
 
 
 def mlp_grads(X, y, params):
-    """Autograd gradients of the mean BCE of ``mlp_forward(X, params)`` against ``y``."""
+    """Autograd gradients of the mean BCE of ``mlp_forward(X, params)`` against ``y``
+    (through the logits, which is the same function without the round-off)."""
     L = layer_count(params)
     p = {k: _t(v).clone().requires_grad_(True) for k, v in params.items()}
-    probs = _torch_mlp(X, p, L)
-    F.binary_cross_entropy(probs, _t(y)).backward()
+    A = _t(X)
+    for l in range(1, L + 1):
+        Z = A @ p[f"W{l}"] + p[f"b{l}"]
+        A = torch.relu(Z)
+    F.binary_cross_entropy_with_logits(Z, _t(y)).backward()
     return {k: _np(p[k].grad) for k in mlp_keys(L)}
 
 

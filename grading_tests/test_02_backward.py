@@ -9,12 +9,16 @@ from grading_tests.diagnose import check_array, check_gradients, check_scalar
 
 pytestmark = pytest.mark.notebook("02_backward")
 
-#: Values computed the same way in another order differ by a few ulps (measured
-#: < 1e-14 relative); any mistake in a formula is off by far more than 1e-6.
+#: Values computed the same way in another order differ by a few ulps (the solution
+#: against autograd, 300 draws: at most 5e-15 relative); a mistake is off by far more.
 VALUE_TOLERANCE = 1e-10
-#: Central differences (h = 1e-6) of the reference loss agree with autograd to ~1e-9
-#: relative (measured over 200 seeds: < 3e-9); CURRICULUM.md: < 1e-7 right, > 1e-4 wrong.
+#: Central differences (h = 1e-6) of the reference loss against autograd, 300 draws:
+#: median 9e-11, at most 1e-7 relative (CURRICULUM.md: < 1e-7 right, > 1e-4 wrong).
 FD_TOLERANCE = 1e-6
+#: Round-off of a central difference is absolute (measured at most 1e-9); where the
+#: gradients are tiny (a nearly dead layer) it alone could exceed the relative
+#: tolerance. Entries within 1e-6 * max(1, loss) pass.
+FD_ABSOLUTE = 1e-6
 
 
 def draw_problem(rng, N=None, D=None, H=None):
@@ -132,7 +136,8 @@ def test_backward_finite_differences(nb_backward, rng, param):
                     order=ref.TWO_LAYER_BACKWARD_ORDER, tol=1.0)
     numeric = ref.central_difference(lambda p: ref.two_layer_loss(X, y, {**params, param: p}), params[param])
     check_array(got[param], numeric, what=f"`backward(...)['{param}']` against finite differences of the loss",
-                tol=FD_TOLERANCE, batch=X.shape[0], inputs=inputs_text(X, y, params))
+                tol=FD_TOLERANCE, atol=FD_ABSOLUTE * max(1.0, ref.two_layer_loss(X, y, params)), batch=X.shape[0],
+                    inputs=inputs_text(X, y, params))
 
 
 @pytest.mark.points(1)

@@ -17,19 +17,25 @@ from grading_tests.diagnose import (
 
 pytestmark = pytest.mark.notebook("03_mlp")
 
-#: Same computation in another order: a few ulps (measured < 1e-13 relative, depth 5);
-#: a wrong formula is off by far more.
+#: Same computation in another order: a few ulps (the solution against torch and
+#: autograd at depth 5, 300 draws: at most 5e-15 relative); a mistake is off by far more.
 VALUE_TOLERANCE = 1e-10
-#: Central differences (h = 1e-6) of the reference loss against autograd: ~1e-9
-#: relative (measured); CURRICULUM.md: < 1e-7 right, > 1e-4 wrong.
+#: Central differences (h = 1e-6) of the reference loss (from the logits) against
+#: autograd at depth 4, 100 draws x 8 parameters: median 2.4e-10, at most 1.1e-8 relative.
 FD_TOLERANCE = 1e-6
+#: Round-off of a central difference is absolute (measured at most 5.6e-10); where a
+#: layer is nearly dead its gradients are tiny and that round-off alone could exceed
+#: the relative tolerance. Entries within 1e-6 * max(1, loss) pass.
+FD_ABSOLUTE = 1e-6
 TRAIN_FUNCTIONS = ("train_mlp", "init_mlp", "mlp_forward", "mlp_backward", "sgd_step")
 
 
 def draw_network(rng, depth, N=None, square=False):
     """X (N, D), y in {0, 1} (N, 1), params for ``depth`` layers; N, D and the hidden
     widths all different (one square hidden layer if ``square``); hidden
-    pre-activations at least KINK_MARGIN away from 0."""
+    pre-activations at least KINK_MARGIN away from 0, output logits within +-8 (so the
+    probabilities are not saturated and every correct way to compute the gradients
+    agrees to round-off)."""
     sizes = distinct_sizes(rng, depth + 1)
     N = N or sizes[0]
     layer_sizes = [*sizes[1:], 1]
@@ -46,7 +52,12 @@ def draw_network(rng, depth, N=None, square=False):
         y = rng.integers(0, 2, size=(N, 1)).astype(np.float64)
         return X, y, params
 
-    return away_from_kinks(draw, lambda X, y, params: ref.mlp_preactivations(X, params)[:-1])
+    def hidden_preactivations(X, y, params):
+        Zs = ref.mlp_preactivations(X, params)
+        # An output logit beyond +-8 counts as "at a kink": the sample is drawn again.
+        return [*Zs[:-1], np.where(np.abs(Zs[-1]) > 8.0, 0.0, 1.0)]
+
+    return away_from_kinks(draw, hidden_preactivations)
 
 
 def inputs_text(X, y, params):
@@ -148,7 +159,8 @@ def test_mlp_backward_finite_differences(nb_mlp, rng):
     for key in ref.mlp_backward_order(L):
         numeric = ref.central_difference(lambda p: ref.mlp_loss(X, y, {**params, key: p}), params[key])
         check_array(got[key], numeric, what=f"`mlp_backward(...)['{key}']` against finite differences of the loss",
-                    tol=FD_TOLERANCE, batch=X.shape[0], inputs=inputs_text(X, y, params))
+                    tol=FD_TOLERANCE, atol=FD_ABSOLUTE * max(1.0, ref.mlp_loss(X, y, params)), batch=X.shape[0],
+                    inputs=inputs_text(X, y, params))
 
 
 @pytest.mark.points(1)
@@ -235,7 +247,7 @@ def test_train_mlp_trajectory(nb_mlp, rng):
     params, losses = student_training(nb_mlp, X, y, layer_sizes, lr, epochs, seed)
     ref_params, ref_losses = ref.train_mlp(X, y, layer_sizes, lr, epochs, seed)
     what = f"`train_mlp(X, y, {layer_sizes}, lr={lr:.3g}, epochs={epochs}, seed={seed})`"
-    # One step's rounding (~1e-16) grows slowly over 15 steps (measured < 1e-13).
+    # The solution follows the reference to 5e-16 over 15 steps (30 runs measured).
     if ref.relative_error(losses, ref_losses) > 1e-9:
         if ref.relative_error(losses[:-1], ref_losses[1:]) < 1e-9:
             raise GradingFailure(f"{what}: the losses are {LOSS_AFTER_STEP}: losses[i] must be the loss "
