@@ -9,6 +9,7 @@ socket; in-process it is handed over directly.
 
 from __future__ import annotations
 
+import itertools
 import sys
 from typing import Any, Callable
 
@@ -29,6 +30,7 @@ from autograder.handles import HandleRef
 
 #: dtype kinds that cross as arrays: bool, signed, unsigned, float, complex.
 PLAIN_KINDS = frozenset("biufc")
+_HANDLE_IDS = itertools.count(1)
 MAX_DEPTH = 32
 MAX_ITEMS = 100_000
 
@@ -182,7 +184,9 @@ class Dispatcher:
         return result
 
     def _store(self, value: Any) -> HandleRef:
-        ref_id = len(self._objects) + 1
+        # Ids are unique across every dispatcher of the process, so a handle from one
+        # notebook given to another is refused instead of reaching a different object.
+        ref_id = next(_HANDLE_IDS)
         self._objects[ref_id] = value
         return HandleRef(ref_id, type_name(value))
 

@@ -140,8 +140,14 @@ def new_shell(namespace: dict | None = None):
 
     matplotlib.use("Agg")
     from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
 
-    shell = InteractiveShell(user_ns=namespace if namespace is not None else {})
+    config = Config()
+    config.HistoryManager.enabled = False  # no sqlite file, no thread: ~40 ms per shell
+    shell = InteractiveShell(config=config, user_ns=namespace if namespace is not None else {})
+    # `%matplotlib inline` (common in notebooks) asks the shell for a GUI event loop;
+    # with nothing to show, figures simply stay in memory.
+    shell.enable_gui = lambda gui=None: None
     # Tracebacks are for a person at a screen; nobody reads them here.
     shell.showtraceback = lambda *args, **kwargs: None
     shell.showsyntaxerror = lambda *args, **kwargs: None

@@ -130,3 +130,10 @@ def test_errors_name_the_function_and_survive_a_hostile_str(nb):
 def test_absurdly_nested_results_are_refused(nb):
     with pytest.raises(NotPlainData, match="nested"):
         nb.deep()
+
+
+def test_a_handle_from_one_notebook_does_not_reach_an_object_of_another(nb):
+    other = Notebook("03_mlp", Dispatcher("03_mlp", {"echo": lambda value: value}))
+    model = nb.model()
+    with pytest.raises(NotPlainData, match="unknown handle"):
+        other.echo(model)

@@ -106,3 +106,14 @@ def test_an_old_format_notebook_is_upgraded_and_runs(tmp_path):
     path = tmp_path / "01_relu.ipynb"
     path.write_text(json.dumps(v3))
     assert prepare_notebook(path, None) == ["x = 41 + 1"]
+
+
+def test_matplotlib_magics_and_plots_run_without_a_screen():
+    namespace = {}
+    results = run_cells(new_shell(namespace), [
+        "%matplotlib inline",
+        "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([0, 1], [1, 0])\nplt.show()",
+        "drawn = len(ax.lines)",
+    ])
+    assert [r.error for r in results] == [None, None, None]
+    assert namespace["drawn"] == 1
