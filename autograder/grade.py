@@ -55,7 +55,7 @@ class GradeReport:
     """One submission's grade; what results.json, feedback.md and a grades.csv row hold.
 
     ``failure``: set when the grader itself failed (the score is then 0 and means
-    nothing); it and ``log`` are for the instructor only.
+    nothing); it, ``log`` and ``events`` are for the instructor only.
     """
 
     student: str
@@ -64,6 +64,7 @@ class GradeReport:
     execution_time: float = 0.0
     failure: str | None = None
     log: str = field(default="", repr=False)
+    events: tuple[str, ...] = ()  # what happened to the notebooks' processes (timeouts, deaths)
 
     @property
     def score(self) -> float:
@@ -125,7 +126,10 @@ def grade_here(submission: Submission, *, seed: int, limits, template) -> GradeR
     except Exception:  # noqa: BLE001 - the edge: any grader failure becomes a valid report
         return GradeReport(submission.student, seed, execution_time=time.perf_counter() - started,
                            failure=traceback.format_exc())
-    return GradeReport(submission.student, seed, suite.tests, time.perf_counter() - started, log=suite.log)
+    events = tuple(f"{event.notebook}: {event.kind}: {event.detail}"
+                   for event in getattr(provider, "events", ()) if event.kind != "started")
+    return GradeReport(submission.student, seed, suite.tests, time.perf_counter() - started, log=suite.log,
+                       events=events)
 
 
 def submission_timeout(limits) -> float:
@@ -204,6 +208,7 @@ def decode_report(payload: bytes) -> GradeReport:
         execution_time=float(data["execution_time"]),
         failure=None if data.get("failure") is None else str(data["failure"]),
         log=str(data.get("log", "")),
+        events=tuple(str(event) for event in data.get("events", ())),
     )
 
 

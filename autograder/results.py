@@ -131,6 +131,7 @@ def instructor_log(report: GradeReport) -> str:
     parts = [head]
     if report.failure is not None:
         parts.append("GRADING FAILED:\n" + report.failure.rstrip())
+    parts += [f"sandbox: {event}" for event in report.events]
     for test in report.tests:
         if test.internal_error:
             parts.append(f"internal error in {test.nodeid}:\n{test.internal_error.rstrip()}")

@@ -29,6 +29,7 @@ REPORT = GradeReport(
            outcome("03_mlp", "3.1", 0, 4.7, "Internal grading error: not your fault.",
                    internal_error="Traceback: KeyError in the grader's own code")),
     log="pytest said many things",
+    events=("01_relu: call_timeout: `relu` did not return within 10 s",),
 )
 
 
@@ -61,6 +62,7 @@ def test_instructor_details_never_reach_student_fields():
     assert "pytest said many things" not in student_visible
     log = results.instructor_log(REPORT)
     assert "KeyError in the grader's own code" in log and "pytest said many things" in log
+    assert "sandbox: 01_relu: call_timeout" in log
 
 
 def test_a_failed_grading_is_a_valid_zero_that_says_so():
