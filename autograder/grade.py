@@ -234,17 +234,17 @@ def open_template(limits, hidden_paths: Sequence[Path] = (), in_process: bool = 
 
 def tidy_template(template) -> bool:
     """After a child: end whatever its submission left running under ``template``;
-    False when the template itself is gone or broken, so its slot opens a new one.
+    False when the template itself is gone, so its slot opens a new one.
 
-    Only one child uses a template at a time, so every process still under it belongs
-    to the submission just graded. This runs in the process that started the template
-    (a forked child cannot ask ``Popen.poll`` about its parent's child).
+    The child's ``SandboxSubmission.close()`` already kills its sandboxes; this sweep
+    covers a child that died before it could. Only one child uses a template at a
+    time, so every process still under it belongs to the submission just graded.
     """
     if template == IN_PROCESS:
         return True
     from autograder.template import _children_by_parent
 
-    if template.process.poll() is not None:
+    if not template.alive():
         return False
     try:
         leftovers = _children_by_parent().get(template.process.pid, [])
@@ -252,7 +252,7 @@ def tidy_template(template) -> bool:
             template.kill_tree(leftovers)
     except Exception:  # noqa: BLE001 - a template that cannot answer is replaced
         return False
-    return template.process.poll() is None
+    return template.alive()
 
 
 # ----------------------------------------------------------------------------- paths
