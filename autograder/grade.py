@@ -357,9 +357,20 @@ def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, j
         results.write_report(folder_of(report), report)
     if batch:
         results.write_grades(out / "grades.csv", reports.values())
+        _write_class_report(out, log_path)
     if instructor_error is not None:
         raise instructor_error
     return [reports[submission.student] for submission in submissions]
+
+
+def _write_class_report(out: Path, log_path: Path) -> None:
+    """report.html and report.csv for the instructor; a failure there loses no grade."""
+    from autograder.report import write_class_report
+
+    try:
+        write_class_report(out)
+    except Exception:  # noqa: BLE001 - the grades are written; the report is a convenience
+        results.append_log(log_path, "class report not written:\n" + traceback.format_exc())
 
 
 def _grade_all(submissions: list[Submission], *, batch: bool, seed: int, limits, jobs: int | None,

@@ -82,6 +82,13 @@ def test_batch_writes_valid_results_and_feedback_per_student(batch):
     assert scores == {"alice": 100, "bob": 45, "carol": 0}
     for student in scores:
         assert "Autograded score" in (out / student / "feedback.md").read_text()
+        assert "<html" in (out / student / "feedback.html").read_text().lower()
+
+
+def test_batch_ends_with_the_class_report(batch):
+    _, out, _, _ = batch
+    assert "alice" in (out / "report.html").read_text()
+    assert (out / "report.csv").read_text().strip()
 
 
 def test_solution_scores_100_out_of_100_with_the_gradescope_fields(single):
