@@ -37,6 +37,9 @@ _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
 _MS_BIND, _MS_REC, _MS_PRIVATE = 1 << 12, 1 << 14, 1 << 18
+_MS_REMOUNT = 32
+#: Scratch folders each sandbox gets a private, size-capped copy of.
+PRIVATE_TMP = ("/tmp", "/var/tmp", "/dev/shm")
 _PR_SET_PDEATHSIG, _PR_SET_DUMPABLE, _PR_SET_NO_NEW_PRIVS = 1, 4, 38
 
 
@@ -128,11 +131,17 @@ def _make_private_mounts(config: dict, applied: dict, strict: bool) -> None:
     """Cover the hidden paths and ``/run``, give private ``/tmp``s and a ``/proc`` that
     hides other users. ``strict``: any failure raises (root), else it is noted."""
     _mount("", "/", None, _MS_REC | _MS_PRIVATE, None)  # nothing propagates back out
-    empty = ("tmpfs", "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "size=4k,mode=0555")
     size = int(config.get("tmp_bytes", 64 * 1024**2))
+    for path in PRIVATE_TMP:
+        try:
+            _private_tmp(path, f"size={size},mode=1777", config.get("keep", ()))
+        except OSError as error:
+            if strict:
+                raise
+            applied.setdefault("not_covered", []).append(f"{path} ({error.strerror})")
+    # After the private /tmp: a hidden path inside a tree kept from /tmp is covered too.
+    empty = ("tmpfs", "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "size=4k,mode=0555")
     steps = [(path, empty) for path in (*config.get("hidden", ()), "/run")]
-    steps += [(path, ("tmpfs", "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size},mode=1777"))
-              for path in ("/tmp", "/var/tmp", "/dev/shm")]
     for path, (source, fstype, flags, options) in steps:
         try:
             if os.path.isdir(path):
@@ -152,6 +161,25 @@ def _make_private_mounts(config: dict, applied: dict, strict: bool) -> None:
         _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "hidepid=2")
     except OSError:
         pass  # a kernel without hidepid: /proc shows process names, nothing more
+
+
+def _private_tmp(path: str, options: str, keep) -> None:
+    """A fresh tmpfs on ``path``; trees in ``keep`` that lay under it (the grader's code
+    and Python environment, when they live in /tmp) are bound back, read-only."""
+    if not os.path.isdir(path):
+        return
+    kept = sorted(k for k in keep if k.startswith(path.rstrip("/") + "/") and os.path.isdir(k))
+    kept = [k for k in kept if not any(k.startswith(other + "/") for other in kept if other != k)]
+    handles = [(k, os.open(k, os.O_PATH | os.O_DIRECTORY)) for k in kept]
+    try:
+        _mount("tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV, options)
+        for target, fd in handles:
+            os.makedirs(target, mode=0o755, exist_ok=True)
+            _mount(f"/proc/self/fd/{fd}", target, None, _MS_BIND | _MS_REC, None)
+            _mount("", target, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY, None)
+    finally:
+        for _, fd in handles:
+            os.close(fd)
 
 
 def _try_user_namespace(config: dict, applied: dict) -> None:

@@ -86,6 +86,11 @@ ALWAYS_HIDDEN = tuple(PROJECT_ROOT / name for name in (
 #: The environment the template (and so every sandbox) starts from: nothing of the
 #: grader's own (tokens, credentials), only what Python and the libraries read.
 KEPT_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "VIRTUAL_ENV")
+#: What a sandbox must still see if it lives in a scratch folder the sandbox gets a
+#: private copy of (a checkout in /tmp): the grader's code and its Python environment.
+KEPT_PATHS = tuple(dict.fromkeys(
+    str(Path(p).resolve()) for p in (PROJECT_ROOT, sys.prefix, sys.base_prefix, *sys.path)
+    if p and Path(p).is_dir()))
 #: Extra time a cell gets before it is stopped from outside (the in-sandbox alarm fires first).
 CELL_GRACE = 2.0
 #: How long a fresh sandbox may take to confine itself and build its IPython shell.
@@ -183,7 +188,8 @@ class Template:
         limits = limits or self.limits
         ours, theirs = socket.socketpair()
         output_read, output_write = os.pipe()
-        config = {"stem": stem, "hidden": list(self.hidden_paths), "uid": self.uid, "gid": self.gid,
+        config = {"stem": stem, "hidden": list(self.hidden_paths), "keep": list(KEPT_PATHS),
+                  "uid": self.uid, "gid": self.gid,
                   "memory_bytes": limits.memory_bytes, "max_processes": limits.max_processes,
                   "tmp_bytes": limits.tmp_bytes, "cpu_seconds": limits.cpu_seconds, "probe": probe}
         try:
