@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 
 from autograder import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT
+from autograder.execute import _grade_id, _source as _source_text
+from autograder.release import BEGIN_SOLUTION, END_SOLUTION
 
 SOURCE_DIR = PROJECT_ROOT / "source" / ASSIGNMENT
 EXAMPLES_DIR = PROJECT_ROOT / "examples"
@@ -33,18 +35,9 @@ MISTAKE_NOTEBOOKS = ("02_backward", "03_mlp", "04_bce")
 UNFINISHED = {"03_mlp": ("mlp_backward", "train_mlp", "to_torch"), "04_bce": "*"}
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 
-_SOLUTION_REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|$)",
-                              re.MULTILINE | re.DOTALL)
-_MARKER_LINE = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[^\n]*(\n|$)", re.MULTILINE)
-
-
-def _source_text(cell) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else source
-
-
-def _grade_id(cell) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+_BEGIN, _END = re.escape(BEGIN_SOLUTION), re.escape(END_SOLUTION)
+_SOLUTION_REGION = re.compile(rf"^([ \t]*){_BEGIN}[^\n]*\n.*?^[ \t]*{_END}[^\n]*(\n|$)", re.MULTILINE | re.DOTALL)
+_MARKER_LINE = re.compile(rf"^[ \t]*({_BEGIN}|{_END})[^\n]*(\n|$)", re.MULTILINE)
 
 
 def strip_markers(notebook):
@@ -64,7 +57,7 @@ def leave_unfinished(notebook, functions):
     notebook = copy.deepcopy(notebook)
     for cell in notebook.cells:
         grade_id = _grade_id(cell)
-        if cell.cell_type != "code" or grade_id is None or "### BEGIN SOLUTION" not in _source_text(cell):
+        if cell.cell_type != "code" or grade_id is None or BEGIN_SOLUTION not in _source_text(cell):
             continue
         if functions == "*" or grade_id in functions:
             cell.source = _SOLUTION_REGION.sub(

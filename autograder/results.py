@@ -173,6 +173,17 @@ def append_log(path: Path, text: str) -> None:
         log.write(text)
 
 
+def text_table(rows: list[tuple[str, ...]], right_aligned: int = 0) -> str:
+    """Rows (the first is the header) as aligned text with a rule under the header;
+    the last ``right_aligned`` columns are aligned right (numbers)."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    first_right = len(widths) - right_aligned
+    lines = ["  ".join(cell.rjust(width) if column >= first_right else cell.ljust(width)
+                       for column, (cell, width) in enumerate(zip(row, widths))).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
 def score_table(reports: Iterable[GradeReport]) -> str:
     """A plain-text table of scores for a terminal: one row per submission."""
     rows = [("student", *NOTEBOOKS, "total")]
@@ -180,11 +191,7 @@ def score_table(reports: Iterable[GradeReport]) -> str:
         notebooks = report.by_notebook()
         total = "failed" if report.failure is not None else _format_points(report.score)
         rows.append((report.student, *(_format_points(notebooks[stem][0]) for stem in NOTEBOOKS), total))
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) if column == 0 else cell.rjust(width)
-                       for column, (cell, width) in enumerate(zip(row, widths))) for row in rows]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+    return text_table(rows, right_aligned=len(NOTEBOOKS) + 1)
 
 
 def schema_problems(data) -> list[str]:

@@ -82,12 +82,10 @@ def _internal(names: list[str]) -> str:
 
 
 def table(checks: list[Check]) -> str:
-    rows = [("check", "expected", "got", "")] + [
-        (check.name, check.expected, check.got, "ok" if check.passed else "FAILED") for check in checks]
-    widths = [max(len(row[column]) for row in rows) for column in range(4)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+    from autograder.results import text_table
+
+    return text_table([("check", "expected", "got", "")] + [
+        (check.name, check.expected, check.got, "ok" if check.passed else "FAILED") for check in checks])
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
