@@ -235,7 +235,7 @@ def test_results_json_is_valid_when_the_harness_itself_fails(tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("how", ["exit", "segfault", "garbage"])
-def test_a_grading_child_that_dies_loses_only_its_own_student(tmp_path, monkeypatch, how):
+def test_a_grading_child_that_dies_loses_only_its_own_student(tmp_path, monkeypatch, capsys, how):
     real = grade.grade_here
 
     def sometimes_broken(submission, **kwargs):
@@ -256,6 +256,8 @@ def test_a_grading_child_that_dies_loses_only_its_own_student(tmp_path, monkeypa
     assert bob["score"] == 0 and "Grading failed" in bob["output"]
     assert "grading failed" in (out / "grades.csv").read_text()
     assert "bob" in (out / "grader.log").read_text()
+    progress = capsys.readouterr().err  # the batch's progress bar goes to stderr
+    assert "grading: 100%" in progress and "3/3" in progress
 
 
 def test_a_grading_child_that_hangs_is_stopped_at_its_deadline(tmp_path, monkeypatch):
