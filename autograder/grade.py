@@ -42,6 +42,10 @@ PYTEST_EXTRA_ARGS = ("--tb=native",)
 IN_PROCESS = "in-process (unsafe: trusted code only)"
 
 
+#: What a batch writes at the top of OUT, beside one folder per student.
+BATCH_FILES = ("grades.csv", "grader.log", "report.html", "report.csv")
+
+
 @dataclass(frozen=True)
 class Submission:
     """One student's folder of notebooks; ``student`` names its results."""
@@ -277,6 +281,9 @@ def find_submissions(path: Path, single: bool = False) -> tuple[list[Submission]
         names = ", ".join(f"{stem}.ipynb" for stem in NOTEBOOKS)
         raise InstructorError(f"no notebooks found in {path}: expected {names} "
                               f"or an nbgrader tree <student>/{ASSIGNMENT}/*.ipynb")
+    clashing = [entry.name for entry in students if entry.name in BATCH_FILES]
+    if clashing:
+        raise InstructorError(f"a student folder is named {clashing[0]}, a file the grader writes in OUT; rename it")
     return [Submission(entry.name, (entry / ASSIGNMENT).resolve()) for entry in students], True
 
 

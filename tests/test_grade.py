@@ -179,6 +179,12 @@ def test_a_nonsense_option_is_one_line_and_exit_2(tmp_path, capsys, option):
     assert code == 2 and err.count("\n") == 1
 
 
+def test_a_student_named_like_a_batch_file_is_refused(tmp_path, capsys):
+    shutil.copytree(SOURCE, tmp_path / "submitted" / "grades.csv" / "backprop")
+    assert main(["grade", str(tmp_path / "submitted"), "--out", str(tmp_path / "out")]) == 2
+    assert "grades.csv" in capsys.readouterr().err
+
+
 def test_out_inside_the_submission_is_refused(tmp_path, capsys):
     folder = tmp_path / "alice"
     shutil.copytree(SOURCE, folder)
