@@ -5,7 +5,7 @@
 
 * ``correct``: the source notebooks as a student would hand them in: the solution
   markers stripped, outputs cleared;
-* ``typical_mistakes``: the same, with a few mistakes from the catalogue
+* ``typical_mistakes``: the same, with three classic mistakes from the catalogue
   (``grading_tests/mistakes.py``) in place of the right answers;
 * ``half_done``: 01 and 02 finished, 03 half done, 04 not started (those functions
   keep the stub a student receives).
@@ -29,8 +29,8 @@ from autograder.release import BEGIN_SOLUTION, END_SOLUTION
 SOURCE_DIR = PROJECT_ROOT / "source" / ASSIGNMENT
 EXAMPLES_DIR = PROJECT_ROOT / "examples"
 STUDENTS = ("correct", "typical_mistakes", "half_done")
-#: typical_mistakes: the first catalogued mistake of each of these notebooks.
-MISTAKE_NOTEBOOKS = ("02_backward", "03_mlp", "04_bce")
+#: typical_mistakes: these catalogued mistakes (keys of grading_tests/mistakes.py).
+TYPICAL_MISTAKES = ("backward-no-mean", "init-fan-out", "bce-no-clip")
 #: half_done: the functions still left as stubs (every function of a notebook: "*").
 UNFINISHED = {"03_mlp": ("mlp_backward", "train_mlp", "to_torch"), "04_bce": "*"}
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
@@ -67,15 +67,11 @@ def leave_unfinished(notebook, functions):
 
 
 def chosen_mistakes() -> list:
-    """The catalogue's first mistake for each notebook in ``MISTAKE_NOTEBOOKS``."""
+    """The catalogue's entries for ``TYPICAL_MISTAKES``, in that order."""
     from grading_tests.mistakes import MISTAKES
 
-    chosen = []
-    for stem in MISTAKE_NOTEBOOKS:
-        first = next((mistake for mistake in MISTAKES if mistake.notebook == stem), None)
-        if first is not None:
-            chosen.append(first)
-    return chosen
+    by_key = {mistake.key: mistake for mistake in MISTAKES}
+    return [by_key[key] for key in TYPICAL_MISTAKES]
 
 
 def example_notebooks() -> dict[str, dict[str, object]]:

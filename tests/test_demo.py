@@ -39,7 +39,7 @@ def test_examples_look_like_student_work():
 
 def test_typical_mistakes_hold_the_chosen_catalogue_mistakes():
     chosen = examples.chosen_mistakes()
-    assert {mistake.notebook for mistake in chosen} == set(examples.MISTAKE_NOTEBOOKS)
+    assert [mistake.key for mistake in chosen] == list(examples.TYPICAL_MISTAKES)
     for mistake in chosen:
         text = nbformat.read(COMMITTED / "typical_mistakes" / "backprop" / f"{mistake.notebook}.ipynb",
                              as_version=4)
