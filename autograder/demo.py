@@ -47,5 +47,6 @@ def run(args: argparse.Namespace) -> int:
         shutil.copytree(built, submitted / RELEASE_STUDENT / ASSIGNMENT)
         reports = grade.grade_path(submitted, args.out, seed=args.seed, jobs=args.jobs)
     print(results.score_table(reports))
-    print(f"\nresults.json and feedback.md per submission, and grades.csv, are in {args.out}")
+    print(f"\nIn {args.out}: results.json, feedback.md and feedback.html per submission; "
+          "grades.csv and the class report (report.html)")
     return 1 if any(report.failure is not None for report in reports) else 0
