@@ -248,8 +248,8 @@ def run_batch(items: Iterable[Item], *, jobs: int,
     """Run ``start(item, template)`` for every item, ``jobs`` at a time, and yield each
     item with its child's answer (or the ``ChildFailed``) as it completes.
 
-    Templates are opened lazily, one per slot, and all closed when the batch ends (or
-    the generator is closed). After each child, ``tidy(template)`` cleans up after it
+    Every slot's template starts at once (and the parent warms up meanwhile); all are
+    closed when the batch ends or the generator is closed. After each child, ``tidy(template)`` cleans up after it
     and says whether the template is still usable; a slot's template is renewed when
     it is not, or when the child failed.
     """
