@@ -30,7 +30,9 @@ def describe_inputs(args: Mapping[str, object]) -> str:
 
 
 def call(nb, function: str, args: Mapping[str, object], *, numpy_only: bool = False,
-         readonly: bool = False, repeat=False, may_modify: tuple[str, ...] = ()):
+         readonly: bool = False, repeat=False, may_modify: tuple[str, ...] = (),
+         modify_hint: str = "compute new arrays (e.g. np.maximum(z, 0), not z[z < 0] = 0; "
+                            "p - lr * g, not p -= lr * g)"):
     """Call ``function`` from notebook ``nb`` with ``args`` (name -> value, in order).
 
     Fails if an argument not named in ``may_modify`` holds different values after the
@@ -45,8 +47,7 @@ def call(nb, function: str, args: Mapping[str, object], *, numpy_only: bool = Fa
     if changed:
         raise GradingFailure(
             f"`{function}` {MODIFIED_IN_PLACE} {', '.join(changed)} in place: a function must leave "
-            "its array arguments as they were; compute new arrays (e.g. np.maximum(z, 0), "
-            "not z[z < 0] = 0; p - lr * g, not p -= lr * g)."
+            f"its array arguments as they were; {modify_hint}."
             + describe_inputs({n: a for n, a in zip(names, originals) if n in changed})
         )
     if repeat:

@@ -474,6 +474,7 @@ def outcome_row(mistake: Mistake, run) -> dict:
         "failed": len(failed),
         "outside": [test.name for test in failed if mistake.function not in test.tags],
         "named": mistake.diagnosis is not None and mistake.diagnosis in messages,
+        "first_message": failed[0].output.splitlines()[0] if failed and failed[0].output else "",
         "internal": [test.name for test in failed if test.internal_error],
     }
 
@@ -491,14 +492,21 @@ def render_table(rows, seed: int) -> str:
         f"Generated from `grading_tests/mistakes.py` and a grading run (seed {seed}); do not edit by "
         "hand. Regenerate with `.venv/bin/python -m grading_tests.mistakes --write docs/mistakes.md`.",
         "",
-        "| notebook | function | mistake | diagnosis | lost | failed |",
-        "|---|---|---|---|---:|---:|",
+        "| notebook | function | mistake | diagnosis | lost | failed | first failure message (start) |",
+        "|---|---|---|---|---:|---:|---|",
     ]
     for mistake, row in rows:
         diagnosis = f"{mistake.diagnosis} {'✓' if row['named'] else '✗ (not named)'}" if mistake.diagnosis else "—"
-        lines.append(f"| {mistake.notebook} | `{mistake.function}` | {mistake.description} (`{mistake.key}`) "
-                     f"| {diagnosis} | {row['points_lost']:g} | {row['failed']} |")
+        message = row["first_message"]
+        message = message if len(message) <= 160 else message[:157] + "..."
+        lines.append(f"| {mistake.notebook} | `{mistake.function}` | {_cell(mistake.description)} (`{mistake.key}`) "
+                     f"| {_cell(diagnosis)} | {row['points_lost']:g} | {row['failed']} | {_cell(message)} |")
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def main(argv=None) -> int:

@@ -127,6 +127,10 @@ def test_sigmoid_grad_extreme(nb_relu):
 CENTRAL_DIFFERENCE_TOLERANCE = 2e-8
 
 
+RESTORE_X = ("x must hold its original values afterwards: perturb a float64 copy, or put each "
+             "entry back after evaluating f")
+
+
 def cubic_params(rng, shape):
     return {
         "a": rng.uniform(0.5, 2.0, size=shape).tolist(),
@@ -168,7 +172,7 @@ def test_numerical_gradient_accuracy(nb_relu, rng):
         x = curved_point(rng, shape)
         local = ref_function("cubic_sum", params)
         f = nb_relu.reference_function("cubic_sum", **params)
-        got = call(nb_relu, "numerical_gradient", {"f": f, "x": x}, may_modify=("f",))
+        got = call(nb_relu, "numerical_gradient", {"f": f, "x": x}, may_modify=("f",), modify_hint=RESTORE_X)
         expected = local.gradient(x)
         what = "`numerical_gradient(f, x)`"
         inputs = f"\n  with f(x) = sum(a * x**3 + b * sin(x)) + c * sum(x)**2 and x = {compact(x)}"
@@ -189,7 +193,7 @@ def test_numerical_gradient_any_shape(nb_relu, rng):
     local = ref_function("quadratic", {"A": A, "g": g})
     f = nb_relu.reference_function("quadratic", A=A, g=g)
     # `call` fails if x holds other values afterwards (changing it during the call is fine).
-    got = call(nb_relu, "numerical_gradient", {"f": f, "x": x}, may_modify=("f",))
+    got = call(nb_relu, "numerical_gradient", {"f": f, "x": x}, may_modify=("f",), modify_hint=RESTORE_X)
     # Central differences are exact on a quadratic up to round-off (~1e-10 relative).
     check_array(got, local.gradient(x), what="`numerical_gradient(f, x)` for a 3-D x", tol=1e-7,
                 inputs=f"\n  with f(x) = 0.5 * v @ A @ v + g @ v, v = x.ravel(), x of shape {shape}")
@@ -205,7 +209,7 @@ def test_numerical_gradient_eps(nb_relu, rng):
     local = ref_function("cubic_sum", params)
     f = nb_relu.reference_function("cubic_sum", **params)
     eps = 1e-2
-    got = call(nb_relu, "numerical_gradient", {"f": f, "x": x, "eps": eps}, may_modify=("f",))
+    got = call(nb_relu, "numerical_gradient", {"f": f, "x": x, "eps": eps}, may_modify=("f",), modify_hint=RESTORE_X)
     expected = ref.central_difference(local, x, eps)
     what = f"`numerical_gradient(f, x, eps={eps:g})`"
     named = numerical_gradient_problem(got, local, x, eps)
