@@ -3,9 +3,10 @@
 The solution scores 100 under 50 seeds, the release stubs 0, and every mistake in the
 catalogue loses points only in tests tagged with the function it touches, with a
 message that names it where it has a signature. Each notebook of a submission runs
-once (the in-process provider is reused across seeds); a mistake's submission runs
+once (the in-process provider is reused across seeds). A mistake's submission runs
 only its changed notebook and borrows the solution's other three, which it cannot
-affect (notebooks share nothing).
+affect (notebooks share nothing, and the solution passes all their tests under every
+seed above), so only the changed notebook's tests are run for it.
 """
 
 from __future__ import annotations
@@ -83,7 +84,9 @@ def test_release_stubs_score_zero():
 @pytest.mark.parametrize("mistake", MISTAKES, ids=lambda mistake: mistake.key)
 def test_mistake_loses_points_where_it_is_and_is_named(mistake, solution, tmp_path):
     seed = zlib.crc32(mistake.key.encode())
-    run = run_hidden_tests(mistake_submission(mistake, solution, tmp_path), seed)
+    run = run_hidden_tests(mistake_submission(mistake, solution, tmp_path), seed,
+                           select=["-k", f"test_{mistake.notebook}"])
+    assert {test.notebook for test in run.tests} == {mistake.notebook}
     row = outcome_row(mistake, run)
     failed = [test for test in run.tests if test.status == "failed"]
     assert failed, f"seed {seed}: {mistake.key} scores {run.score}"
@@ -122,3 +125,13 @@ def test_suite_runs_from_the_command_line_with_submission_and_seed():
     assert result.returncode == 0, result.stdout + result.stderr
     assert "grading seed: 4242" in result.stdout
     assert "2 passed" in result.stdout
+
+
+def test_docs_table_lists_every_catalogued_mistake():
+    """docs/mistakes.md is generated (python -m grading_tests.mistakes --write ...); this
+    fails when the catalogue changed and the table was not regenerated."""
+    table = (PROJECT_ROOT / "docs" / "mistakes.md").read_text(encoding="utf-8")
+    rows = [line for line in table.splitlines() if line.startswith("| 0")]
+    assert len(rows) == len(MISTAKES)
+    for mistake, row in zip(MISTAKES, rows):
+        assert f"(`{mistake.key}`)" in row and f"`{mistake.function}`" in row
