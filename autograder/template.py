@@ -25,6 +25,7 @@ grader can time cells from outside) and then the ``Dispatcher`` calls.
 
 from __future__ import annotations
 
+import gc
 import os
 import select
 import signal
@@ -61,6 +62,10 @@ def warm_up() -> None:
     import autograder.execute  # noqa: F401
     import autograder.guard  # noqa: F401
     import autograder.testfunctions  # noqa: F401
+
+    # What the template imported lives as long as every sandbox: a student's garbage
+    # collections need not walk it (nor copy its pages into each forked sandbox).
+    gc.freeze()
 
 
 # -- the template -------------------------------------------------------------------------
