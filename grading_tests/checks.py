@@ -117,6 +117,12 @@ def _same(a, b) -> bool:
     return type(a) is type(b) and a == b
 
 
+def first_of_pair(value):
+    """``out`` of an ``(out, cache)`` pair, for comparing two calls (the cache may be a
+    Handle, which never compares equal); anything else as it is."""
+    return value[0] if isinstance(value, (tuple, list)) and len(value) == 2 else value
+
+
 def unpack_pair(result, function: str, first: str, second: str):
     """``(out, cache) = result`` with a message when ``result`` is not a pair."""
     if not isinstance(result, (tuple, list)) or len(result) != 2:

@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from grading_tests import reference as ref
-from grading_tests.checks import away_from_kinks, call, describe_inputs, distinct_sizes, unpack_pair
+from grading_tests.checks import (
+    away_from_kinks,
+    call,
+    describe_inputs,
+    distinct_sizes,
+    first_of_pair,
+    unpack_pair,
+)
 from grading_tests.diagnose import check_array, check_gradients, check_scalar
 
 pytestmark = pytest.mark.notebook("02_backward")
@@ -75,7 +82,7 @@ def check_backward(got, X, y, params):
 def test_forward_values(nb_backward, rng):
     """forward returns out of shape (N, 1) equal to relu(X @ W1 + b1) @ W2 + b2"""
     X, y, params = draw_problem(rng)
-    out, _ = student_forward(nb_backward, X, params, repeat=lambda pair: pair[0])
+    out, _ = student_forward(nb_backward, X, params, repeat=first_of_pair)
     check_array(out, ref.two_layer_forward(X, params), what="`forward(X, params)[0]`",
                 tol=VALUE_TOLERANCE, inputs=inputs_text(X, y, params))
 

@@ -4,9 +4,17 @@ import numpy as np
 import pytest
 
 from grading_tests import reference as ref
-from grading_tests.checks import away_from_kinks, call, describe_inputs, distinct_sizes, unpack_pair
+from grading_tests.checks import (
+    away_from_kinks,
+    call,
+    describe_inputs,
+    distinct_sizes,
+    first_of_pair,
+    unpack_pair,
+)
 from grading_tests.diagnose import (
     LOSS_AFTER_STEP,
+    NON_FINITE,
     GradingFailure,
     array_problem,
     check_array,
@@ -121,7 +129,7 @@ def test_init_mlp_any_depth(nb_mlp, rng):
 def test_mlp_forward(nb_mlp, rng, depth):
     """mlp_forward matches PyTorch for a depth-{depth} network"""
     X, y, params = draw_network(rng, depth)
-    probs, _ = student_forward(nb_mlp, X, params, repeat=lambda pair: pair[0])
+    probs, _ = student_forward(nb_mlp, X, params, repeat=first_of_pair)
     check_array(probs, ref.mlp_forward(X, params), what="`mlp_forward(X, params)[0]` (probs)",
                 tol=VALUE_TOLERANCE, inputs=inputs_text(X, y, params))
 
@@ -230,10 +238,17 @@ def test_sgd_step_leaves_arguments(nb_mlp, rng):
 def student_training(nb, X, y, layer_sizes, lr, epochs, seed):
     args = {"X": X, "y": y, "layer_sizes": layer_sizes, "lr": lr, "epochs": epochs, "seed": seed}
     params, losses = unpack_pair(call(nb, "train_mlp", args), "train_mlp", "params", "losses")
-    if not isinstance(losses, (list, tuple, np.ndarray)) or len(losses) != epochs:
-        raise GradingFailure(f"`train_mlp(..., epochs={epochs})` must return {epochs} losses (one before each "
-                             f"step); it returned {compact(losses)}.")
-    return params, np.asarray(losses, dtype=np.float64)
+    try:
+        values = np.asarray(losses, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        values = None
+    if values is None or values.size != epochs:
+        raise GradingFailure(f"`train_mlp(..., epochs={epochs})` must return a list of {epochs} losses (one "
+                             f"before each step); it returned {compact(losses)}.")
+    if not np.all(np.isfinite(values)):
+        raise GradingFailure(f"`train_mlp(..., epochs={epochs})` returned {NON_FINITE} losses: "
+                             f"{compact(values)}.")
+    return params, values
 
 
 @pytest.mark.points(3)

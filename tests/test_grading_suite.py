@@ -21,7 +21,7 @@ import pytest
 from autograder import NOTEBOOKS, PROJECT_ROOT
 from autograder.inprocess import InProcessSubmission
 from autograder.suite import run_hidden_tests
-from grading_tests.mistakes import MISTAKES, mistake_submission, outcome_row
+from grading_tests.mistakes import MISTAKES, Mistake, mistake_submission, outcome_row
 
 SOURCE = PROJECT_ROOT / "source" / "backprop"
 RELEASE = PROJECT_ROOT / "release" / "backprop"
@@ -135,3 +135,30 @@ def test_docs_table_lists_every_catalogued_mistake():
     assert len(rows) == len(MISTAKES)
     for mistake, row in zip(MISTAKES, rows):
         assert f"(`{mistake.key}`)" in row and f"`{mistake.function}`" in row
+
+
+#: Return values no sensible student writes but some submission will: each must become
+#: failed tests with messages, never an internal grading error.
+ODD_RETURNS = [
+    ("01_relu", "relu", "def relu(z):\n    return np.array([[1, 2]], dtype=object)\n"),
+    ("01_relu", "numerical_gradient", "def numerical_gradient(f, x, eps=1e-6):\n    return f\n"),
+    ("02_backward", "forward", "def forward(X, params):\n    return 1\n"),
+    ("02_backward", "mse_loss", "def mse_loss(out, y):\n    return True\n"),
+    ("02_backward", "backward", "def backward(X, y, params, cache):\n"
+     "    return {'W1': np.full((3, 3), np.nan), 'b1': None, 'W2': 'x', 'b2': torch.zeros(1)}\n"),
+    ("03_mlp", "mlp_forward", "def mlp_forward(X, params):\n    return object(), object()\n"),
+    ("03_mlp", "mlp_backward", "def mlp_backward(y, params, cache):\n    return {k: [1.0] for k in params}\n"),
+    ("03_mlp", "train_mlp", "def train_mlp(X, y, layer_sizes, lr, epochs, seed):\n    return None, [None] * epochs\n"),
+    ("03_mlp", "to_torch", "def to_torch(params):\n    return [torch.nn.ReLU()]\n"),
+    ("04_bce", "bce_loss", "def bce_loss(probs, y, eps=1e-12):\n    return float('nan')\n"),
+    ("04_bce", "bce_grad_logits", "def bce_grad_logits(z, y):\n    return np.zeros(3, dtype=complex)\n"),
+]
+
+
+@pytest.mark.parametrize("notebook, function, source", ODD_RETURNS, ids=[f for _, f, _ in ODD_RETURNS])
+def test_odd_return_values_fail_with_messages_not_internal_errors(notebook, function, source, solution, tmp_path):
+    odd = Mistake(f"odd-{function}", notebook, function, "odd return value", source, None)
+    run = run_hidden_tests(mistake_submission(odd, solution, tmp_path), 7, select=["-k", f"test_{notebook}"])
+    failed = [test for test in run.tests if test.status == "failed"]
+    assert failed and all(test.output for test in failed)
+    assert not [test.internal_error for test in failed if test.internal_error]
