@@ -135,7 +135,8 @@ def prepare_notebook(submission_path: Path, source_path: Path | None) -> list[st
 
 def new_shell(namespace: dict | None = None):
     """An IPython shell for running one notebook's cells, plotting to nowhere."""
-    os.environ["MPLBACKEND"] = "Agg"
+    # matplotlib.use, not MPLBACKEND: the environment would leak into every process this
+    # one starts (a Jupyter kernel would then draw no inline plots).
     import matplotlib
 
     matplotlib.use("Agg")
