@@ -26,6 +26,24 @@ from autograder.errors import InstructorError, NotebookMissing
 SKIP_TAG = "skip-when-grading"
 
 
+def _nbformat():
+    """nbformat, imported without the one optional module that makes it slow.
+
+    nbformat imports jsonschema, which imports ``rfc3987_syntax`` when it is installed
+    (nbgrader's Jupyter dependencies bring it) just to check the "iri" string format,
+    which the notebook schema never uses; it builds some thirty Earley parsers at import:
+    1.4 s of CPU (3 s of wall time on a busy machine) before every grader could start.
+    Without it, jsonschema simply does not check that format.
+    """
+    import sys
+
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # None: "import rfc3987_syntax" raises ImportError
+    import nbformat
+
+    return nbformat
+
+
 @dataclass(frozen=True)
 class CellResult:
     index: int
@@ -35,7 +53,7 @@ class CellResult:
 
 def read_notebook(path: Path, stem: str):
     """Read a submitted notebook as nbformat v4; any problem is a ``NotebookMissing``."""
-    import nbformat
+    nbformat = _nbformat()
 
     if not path.is_file():
         raise NotebookMissing(stem, "no such file")
@@ -59,7 +77,7 @@ def read_notebook(path: Path, stem: str):
 
 def read_source_notebook(path: Path):
     """Read one of the instructor's notebooks; a problem is the instructor's to fix."""
-    import nbformat
+    nbformat = _nbformat()
 
     try:
         return nbformat.read(str(path), as_version=4)
