@@ -29,8 +29,9 @@ release: install
 demo: install
 	$(BIN)/python -m autograder demo
 
+# BENCH_ARGS: e.g. --quick (cohorts of 10 and 100), --no-otter, --otter-students 2
 bench: install
-	$(BIN)/python benchmarks/bench_grading.py
+	$(BIN)/python benchmarks/bench_grading.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
