@@ -326,27 +326,6 @@ def _error_list(got, expected, order) -> str:
     )
 
 
-def modified_arguments(before: Mapping[str, object], after: Mapping[str, object]) -> list[str]:
-    """Names of the arrays (or dicts of arrays) whose contents changed during a call."""
-    changed = []
-    for name, old in before.items():
-        new = after[name]
-        if isinstance(old, dict):
-            if not isinstance(new, dict) or any(
-                k not in new or not _same_array(v, new[k]) for k, v in old.items()
-            ):
-                changed.append(name)
-        elif isinstance(old, np.ndarray) and not _same_array(old, new):
-            changed.append(name)
-    return changed
-
-
-def _same_array(a, b) -> bool:
-    if not isinstance(b, np.ndarray) or a.shape != b.shape:
-        return False
-    return bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f" and b.dtype.kind == "f"))
-
-
 def check_gradients(got, expected, *, what: str, order, tol: float, batch: int | None = None,
                     variants=None, inputs: str = "", noun: str = "gradient",
                     order_text: str = "in backward order") -> None:
