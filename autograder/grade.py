@@ -32,11 +32,6 @@ from autograder.errors import InstructorError, SubmissionError
 SOURCE_DIR = PROJECT_ROOT / "source" / ASSIGNMENT
 GRADING_TESTS = PROJECT_ROOT / "grading_tests"
 
-#: pytest's own long tracebacks (source lines, reprs) are never shown to anyone here,
-#: and building them cost ~0.25 s per failed test: 7 s of a stub submission's 8 s.
-#: Internal errors still get their full traceback from ``suite.describe_failure``.
-PYTEST_EXTRA_ARGS = ("--tb=native",)
-
 #: ``template`` value that runs student code inside the grading child. Trusted code
 #: only (developing the hidden tests); a submission can do anything to the grader.
 IN_PROCESS = "in-process (unsafe: trusted code only)"
@@ -124,7 +119,7 @@ def grade_here(submission: Submission, *, seed: int, limits, template) -> GradeR
     try:
         provider = open_provider(submission.folder, limits=limits, template=template)
         try:
-            suite = run_hidden_tests(provider, seed, select=PYTEST_EXTRA_ARGS)
+            suite = run_hidden_tests(provider, seed)
         finally:
             provider.close()  # the sandbox is gone before anything is reported
     except Exception:  # noqa: BLE001 - the edge: any grader failure becomes a valid report
