@@ -65,13 +65,21 @@ class Dispatcher:
     # -- the transport interface (see autograder.handles) -------------------------------
 
     def call(self, name: str, args=(), kwargs=None, *, numpy_only: bool = False,
-             readonly_args: bool = False, return_args: bool = False) -> Any:
+             readonly_args: bool = False, return_args: bool = False, fp_errors: str | None = None) -> Any:
+        """Call the student's ``name``. ``fp_errors="raise"``: NumPy's overflow, divide and
+        invalid warnings become ``FloatingPointError`` (underflow stays allowed)."""
         function = self.namespace.get(name)
         if not callable(function):
             raise FunctionMissing(self.stem, name, self.cell_errors)
         args = tuple(self._resolve(arg, readonly_args) for arg in args)
         kwargs = {key: self._resolve(value, readonly_args) for key, value in (kwargs or {}).items()}
-        result = self._invoke(name, function, args, kwargs, numpy_only)
+        if fp_errors not in (None, "raise"):
+            raise ValueError(f"fp_errors must be None or 'raise', not {fp_errors!r}")
+        if fp_errors == "raise":
+            with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
+                result = self._invoke(name, function, args, kwargs, numpy_only)
+        else:
+            result = self._invoke(name, function, args, kwargs, numpy_only)
         plain = self.to_plain(result, name)
         if return_args:
             return plain, self.to_plain(list(args), name)

@@ -72,11 +72,12 @@ class Notebook:
         self._transport = transport
 
     def call(self, name: str, *args, numpy_only: bool = False, readonly_args: bool = False,
-             return_args: bool = False, **kwargs) -> Any:
+             return_args: bool = False, fp_errors: str | None = None, **kwargs) -> Any:
         """Call the student's ``name(*args, **kwargs)``; see DESIGN.md for the options."""
         raw = self._transport.call(
             name, unwrap(args), unwrap(kwargs),
             numpy_only=numpy_only, readonly_args=readonly_args, return_args=return_args,
+            fp_errors=fp_errors,
         )
         return wrap(self._transport, raw)
 

@@ -400,8 +400,9 @@ class _SandboxTransport:
     # -- the transport interface (autograder.handles)
 
     def call(self, name: str, args=(), kwargs=None, *, numpy_only: bool = False,
-             readonly_args: bool = False, return_args: bool = False) -> Any:
-        options = {"numpy_only": numpy_only, "readonly_args": readonly_args, "return_args": return_args}
+             readonly_args: bool = False, return_args: bool = False, fp_errors: str | None = None) -> Any:
+        options = {"numpy_only": numpy_only, "readonly_args": readonly_args, "return_args": return_args,
+                   "fp_errors": fp_errors}
         return self._request(name, {"op": "call", "name": name, "args": tuple(args),
                                     "kwargs": dict(kwargs or {}), "options": options})
 

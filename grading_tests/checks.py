@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from autograder.errors import StudentException
-from grading_tests.diagnose import MODIFIED_IN_PLACE, STATE_KEPT, GradingFailure, compact
+from grading_tests.diagnose import FP_WARNING, MODIFIED_IN_PLACE, STATE_KEPT, GradingFailure, compact
 from grading_tests.reference import KINK_MARGIN
 
 
@@ -30,7 +30,7 @@ def describe_inputs(args: Mapping[str, object]) -> str:
 
 
 def call(nb, function: str, args: Mapping[str, object], *, numpy_only: bool = False,
-         readonly: bool = False, repeat=False, may_modify: tuple[str, ...] = (),
+         readonly: bool = False, repeat=False, may_modify: tuple[str, ...] = (), warn_free: bool = False,
          modify_hint: str = "compute new arrays (e.g. np.maximum(z, 0), not z[z < 0] = 0; "
                             "p - lr * g, not p -= lr * g)"):
     """Call ``function`` from notebook ``nb`` with ``args`` (name -> value, in order).
@@ -38,11 +38,13 @@ def call(nb, function: str, args: Mapping[str, object], *, numpy_only: bool = Fa
     Fails if an argument not named in ``may_modify`` holds different values after the
     call. ``readonly``: arrays arrive read-only, so writing into one (even to restore it
     later) fails with a message saying so. ``repeat``: call a second time with the same
-    arguments and fail if the answer differs (state kept between calls).
+    arguments and fail if the answer differs (state kept between calls). ``warn_free``:
+    NumPy's overflow, divide-by-zero and invalid-value warnings fail the check (the
+    contract's "finite and warning-free" at extreme inputs).
     """
     names = list(args)
     originals = list(args.values())
-    result, after = _call_once(nb, function, names, originals, numpy_only, readonly)
+    result, after = _call_once(nb, function, names, originals, numpy_only, readonly, warn_free)
     changed = _changed(names, originals, after, may_modify)
     if changed:
         raise GradingFailure(
@@ -51,7 +53,7 @@ def call(nb, function: str, args: Mapping[str, object], *, numpy_only: bool = Fa
             + describe_inputs({n: a for n, a in zip(names, originals) if n in changed})
         )
     if repeat:
-        again, _ = _call_once(nb, function, names, originals, numpy_only, readonly)
+        again, _ = _call_once(nb, function, names, originals, numpy_only, readonly, warn_free)
         compared = repeat if callable(repeat) else (lambda value: value)
         if not _same(compared(result), compared(again)):
             raise GradingFailure(
@@ -62,11 +64,19 @@ def call(nb, function: str, args: Mapping[str, object], *, numpy_only: bool = Fa
     return result
 
 
-def _call_once(nb, function, names, originals, numpy_only, readonly):
+def _call_once(nb, function, names, originals, numpy_only, readonly, warn_free=False):
     sent = [_copy_plain(a) for a in originals]
     try:
-        return nb.call(function, *sent, numpy_only=numpy_only, readonly_args=readonly, return_args=True)
+        return nb.call(function, *sent, numpy_only=numpy_only, readonly_args=readonly, return_args=True,
+                       fp_errors="raise" if warn_free else None)
     except StudentException as error:
+        if warn_free and error.exc_type == "FloatingPointError":
+            raise GradingFailure(
+                f"`{function}` {FP_WARNING} ({error.message}) at extreme inputs: it must be finite and "
+                "warning-free up to |z| = 1e4. Never compute exp of a large positive number: "
+                "use exp(-|z|), which stays in (0, 1]."
+                + describe_inputs({n: a for n, a in zip(names, originals) if isinstance(a, np.ndarray)})
+            ) from None
         if readonly and "read-only" in error.message:
             raise GradingFailure(
                 f"`{function}` {MODIFIED_IN_PLACE} in place (the grader passed read-only arrays and "

@@ -39,6 +39,7 @@ LEGACY_RNG = "legacy global RNG"
 LOSS_AFTER_STEP = "recorded after the step"
 RELU_GRAD_AT_ZERO = "derivative at exactly z == 0"
 NOT_EXACT_AT_EXTREMES = "not exact at extreme inputs"
+FP_WARNING = "makes NumPy warn"
 
 #: Key of each named mistake (what reports count), by the phrase its message contains.
 #: The first phrase found in a message names it.
@@ -55,6 +56,7 @@ SIGNATURES = {
     TRANSPOSED: "transposed",
     WRONG_SHAPE: "wrong-shape",
     FLOAT32: "float32",
+    FP_WARNING: "fp-warning",
     NON_FINITE: "non-finite",
     NOT_EXACT_AT_EXTREMES: "inexact-at-extremes",
     MODIFIED_IN_PLACE: "modified-in-place",

@@ -57,11 +57,15 @@ MISTAKES: tuple[Mistake, ...] = (
             e = np.exp(-np.abs(z))
             return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
         """, d.FLOAT32),
+    _m("sigmoid-naive", "01_relu", "sigmoid", "the textbook 1 / (1 + exp(-z)): exact, but exp overflows and warns", """
+        def sigmoid(z):
+            return 1.0 / (1.0 + np.exp(-z))
+        """, d.FP_WARNING),
     _m("sigmoid-exp-ratio", "01_relu", "sigmoid", "exp(z) / (1 + exp(z)): inf / inf at large z", """
         def sigmoid(z):
             e = np.exp(z)
             return e / (1.0 + e)
-        """, d.NON_FINITE),
+        """, d.FP_WARNING),
     _m("sigmoid-grad-of-activation", "01_relu", "sigmoid_grad",
        "treats z as if it were already sigmoid(z): z * (1 - z)", """
         def sigmoid_grad(z):
@@ -71,7 +75,7 @@ MISTAKES: tuple[Mistake, ...] = (
         def sigmoid_grad(z):
             e = np.exp(-z)
             return e / (1.0 + e) ** 2
-        """, d.NON_FINITE),
+        """, d.FP_WARNING),
     _m("numgrad-forward-difference", "01_relu", "numerical_gradient", "a forward difference, O(h) accurate", """
         def numerical_gradient(f, x, eps=1e-6):
             x = np.array(x, dtype=np.float64)
@@ -408,7 +412,7 @@ MISTAKES: tuple[Mistake, ...] = (
     _m("bce-logits-overflow", "04_bce", "bce_with_logits", "log(1 + exp(-z)) overflows for very negative z", """
         def bce_with_logits(z, y):
             return float(np.mean(np.log(1 + np.exp(-z)) + (1 - y) * z))
-        """, d.NON_FINITE),
+        """, d.FP_WARNING),
     _m("bce-grad-logits-no-mean", "04_bce", "bce_grad_logits", "forgets the 1/N", """
         def bce_grad_logits(z, y):
             return 0.5 * (1 + np.tanh(z / 2)) - y

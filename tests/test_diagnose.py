@@ -133,7 +133,7 @@ class FakeNotebook:
     def __init__(self, **functions):
         self.functions = functions
 
-    def call(self, name, *args, numpy_only=False, readonly_args=False, return_args=False):
+    def call(self, name, *args, numpy_only=False, readonly_args=False, return_args=False, fp_errors=None):
         args = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
         if readonly_args:
             for a in args:
