@@ -28,6 +28,7 @@ from typing import Iterator, Sequence
 
 from autograder import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT, results
 from autograder.errors import InstructorError, SubmissionError
+from autograder.score import Scored
 
 SOURCE_DIR = PROJECT_ROOT / "source" / ASSIGNMENT
 GRADING_TESTS = PROJECT_ROOT / "grading_tests"
@@ -50,7 +51,7 @@ class Submission:
 
 
 @dataclass(frozen=True)
-class GradeReport:
+class GradeReport(Scored):
     """One submission's grade; what results.json, feedback.md and a grades.csv row hold.
 
     ``failure``: set when the grader itself failed (the score is then 0 and means
@@ -64,22 +65,6 @@ class GradeReport:
     failure: str | None = None
     log: str = field(default="", repr=False)
     events: tuple[str, ...] = ()  # what happened to the notebooks' processes (timeouts, deaths)
-
-    @property
-    def score(self) -> float:
-        return sum(test.score for test in self.tests)
-
-    @property
-    def max_score(self) -> float:
-        return sum(test.max_score for test in self.tests)
-
-    def by_notebook(self) -> dict[str, tuple[float, float]]:
-        """notebook stem -> (points, max points), every notebook listed."""
-        totals = {stem: (0.0, 0.0) for stem in NOTEBOOKS}
-        for test in self.tests:
-            got, most = totals.get(test.notebook, (0.0, 0.0))
-            totals[test.notebook] = (got + test.score, most + test.max_score)
-        return totals
 
 
 # ----------------------------------------------------------------------------- grading

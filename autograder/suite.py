@@ -21,6 +21,7 @@ import pytest
 
 from autograder import NOTEBOOKS, PROJECT_ROOT
 from autograder.errors import SubmissionError
+from autograder.score import Scored
 
 GRADING_TESTS = PROJECT_ROOT / "grading_tests"
 PYTEST_CONFIG = Path(__file__).with_name("pytest-grading.ini")
@@ -56,27 +57,11 @@ class TestOutcome:
 
 
 @dataclass(frozen=True)
-class SuiteResult:
+class SuiteResult(Scored):
     seed: int
     tests: tuple[TestOutcome, ...]
     seconds: float
     log: str = field(default="", repr=False)
-
-    @property
-    def score(self) -> float:
-        return sum(test.score for test in self.tests)
-
-    @property
-    def max_score(self) -> float:
-        return sum(test.max_score for test in self.tests)
-
-    def by_notebook(self) -> dict[str, tuple[float, float]]:
-        totals = {stem: [0.0, 0.0] for stem in NOTEBOOKS}
-        for test in self.tests:
-            entry = totals.setdefault(test.notebook, [0.0, 0.0])
-            entry[0] += test.score
-            entry[1] += test.max_score
-        return {stem: (got, most) for stem, (got, most) in totals.items()}
 
 
 class _ProviderPlugin:
