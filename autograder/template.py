@@ -471,4 +471,9 @@ def _error_fields(error) -> list:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    # Straight out once every sandbox is reaped: tearing down an interpreter that holds
+    # torch took ~0.3 s, which the grader spent waiting in Template.close().
+    status = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

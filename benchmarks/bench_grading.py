@@ -322,7 +322,7 @@ def measure_overhead(folder: Path, repeat: int) -> dict:
     body_times = []
     for _ in range(repeat):
         provider.calls = 0.0
-        run_hidden_tests(provider, SEED, select=grade.PYTEST_EXTRA_ARGS)
+        run_hidden_tests(provider, SEED, select=getattr(grade, "PYTEST_EXTRA_ARGS", ()))
         body_times.append(provider.calls)
     per_submission = statistics.median(sub_times)
     cells_s, body_s = statistics.median(cell_times), statistics.median(body_times)
