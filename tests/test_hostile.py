@@ -24,7 +24,7 @@ import pytest
 from autograder import PROJECT_ROOT
 from autograder.errors import CallTimeout, InstructorError, NotPlainData, SandboxDied
 from autograder.handles import Handle
-from autograder.sandbox import Limits, SandboxSubmission, Template
+from autograder.sandbox import Limits, Template
 
 ROOT = os.geteuid() == 0
 as_root = pytest.mark.skipif(not ROOT, reason="the sandbox drops privileges only when grading as root")
@@ -36,20 +36,6 @@ def template():
     with Template(LIMITS) as template:
         yield template
         assert template.process.poll() is None, "a submission killed the template"
-
-
-@pytest.fixture
-def submit(template):
-    opened = []
-
-    def make(limits=None, **notebooks):
-        submission = SandboxSubmission(template, notebooks, limits=limits)
-        opened.append(submission)
-        return submission
-
-    yield make
-    for submission in opened:
-        submission.close()
 
 
 def alive(pid: int) -> bool:

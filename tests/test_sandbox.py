@@ -61,21 +61,6 @@ def template():
         yield template
 
 
-@pytest.fixture
-def submit(template):
-    """``submit(stem=cells, ...)`` -> an open SandboxSubmission, closed after the test."""
-    opened = []
-
-    def make(limits=None, **notebooks):
-        submission = SandboxSubmission(template, notebooks, limits=limits)
-        opened.append(submission)
-        return submission
-
-    yield make
-    for submission in opened:
-        submission.close()
-
-
 def params(rng, D=3, H=4):
     return {"W1": rng.normal(size=(D, H)), "b1": rng.normal(size=H),
             "W2": rng.normal(size=(H, 1)), "b2": rng.normal(size=1)}
