@@ -320,6 +320,20 @@ class SandboxSubmission:
             self._notebooks[stem] = Notebook(stem, transport)
         return self._notebooks[stem]
 
+    def start_all(self) -> None:
+        """Start every notebook's sandbox now, all at once, instead of at its first call:
+        the notebooks run side by side while the hidden tests of the first one begin.
+        A sandbox that cannot be started here is started (and its error reported) at
+        its notebook's first call, as it would be without this."""
+        for stem in self._cells:
+            self.notebook(stem)
+        for transport in self._transports:
+            if transport.sandbox is None and transport.launched is None and transport.starts == 0:
+                try:
+                    transport.launch()
+                except (RuntimeError, OSError):
+                    continue
+
     def close(self) -> None:
         """Kill every sandbox of this submission and everything they started."""
         for transport in self._transports:
@@ -391,6 +405,7 @@ class _SandboxTransport:
         self.stem = stem
         self.cells = cells
         self.sandbox: _Sandbox | None = None
+        self.launched: _Sandbox | None = None  # forked and given the notebook, not yet waited for
         self.starts = 0
         self.skip: dict[str, str] = {}  # cell index -> why it is left out of re-runs
         self.gave_up: str | None = None
@@ -471,16 +486,27 @@ class _SandboxTransport:
         while self.sandbox is None:
             if self.gave_up:
                 raise SandboxDied(label, self.gave_up)
-            if self.starts > self.limits.max_restarts:
-                self._give_up(f"it was restarted {self.limits.max_restarts} times and stopped every time")
-                continue
-            self._start()
+            if self.launched is None:
+                if self.starts > self.limits.max_restarts:
+                    self._give_up(f"it was restarted {self.limits.max_restarts} times and stopped every time")
+                    continue
+                self.launch()
+            self._finish_start()
         return self.sandbox
 
-    def _start(self) -> None:
-        """Fork a fresh sandbox and run the notebook in it; on success it becomes current."""
-        self.starts += 1
+    def launch(self) -> None:
+        """Fork a fresh sandbox and hand it the notebook, without waiting: it confines
+        itself and runs the cells while the grader does something else."""
         sandbox = _Sandbox(self.submission, self.stem)
+        self.starts += 1
+        # Sent before the sandbox says it is ready: it reads this once it is confined.
+        codec.send(sandbox.sock, {"op": "run", "stem": self.stem, "cells": self.cells, "skip": self.skip,
+                                  "cell_timeout": self.limits.cell_timeout, "label": "the notebook"})
+        self.launched = sandbox
+
+    def _finish_start(self) -> None:
+        """Wait for the launched sandbox to run the notebook; on success it becomes current."""
+        sandbox, self.launched = self.launched, None
         try:
             ready = codec.receive(sandbox.sock, time.monotonic() + START_TIMEOUT)
         except (codec.Timeout, codec.Closed, codec.CodecError) as error:
@@ -491,8 +517,6 @@ class _SandboxTransport:
             raise InstructorError(f"a sandbox could not confine itself: {ready.get('failed', ready)}")
         if self.starts == 1:
             self.submission._event(self.stem, "started", f"pid {sandbox.pid}, confinement {ready['ready']}")
-        codec.send(sandbox.sock, {"op": "run", "stem": self.stem, "cells": self.cells, "skip": self.skip,
-                                  "cell_timeout": self.limits.cell_timeout, "label": "the notebook"})
         current = None
         deadline = time.monotonic() + START_TIMEOUT
         while True:
@@ -560,9 +584,10 @@ class _SandboxTransport:
         self.template.kill_tree([sandbox.pid])
 
     def drop(self) -> None:
-        if self.sandbox is not None:
-            self.sandbox.sock.close()
-            self.sandbox = None
+        for sandbox in (self.sandbox, self.launched):
+            if sandbox is not None:
+                sandbox.sock.close()
+        self.sandbox = self.launched = None
 
     def _death_reason(self, sandbox: _Sandbox) -> str:
         status = self.template.status(sandbox.pid, wait=2.0)

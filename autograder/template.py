@@ -63,9 +63,37 @@ def warm_up() -> None:
     import autograder.guard  # noqa: F401
     import autograder.testfunctions  # noqa: F401
 
+    global _pristine_shell
+    _pristine_shell = _build_shell()
     # What the template imported lives as long as every sandbox: a student's garbage
     # collections need not walk it (nor copy its pages into each forked sandbox).
     gc.freeze()
+
+
+#: An IPython shell nobody has used, built once before any fork: each sandbox runs its
+#: notebook in its own copy (building one costs ~35 ms of traitlets bookkeeping).
+_pristine_shell = None
+
+
+def _build_shell():
+    """A fresh shell whose profile folder is a throwaway one (a sandbox never needs it:
+    it has a private /tmp and an IPYTHONDIR of its own for anything it starts)."""
+    import shutil
+    import tempfile
+
+    from autograder.execute import new_shell
+
+    folder = tempfile.mkdtemp(prefix="backprop-ipython-")
+    previous = os.environ.get("IPYTHONDIR")
+    os.environ["IPYTHONDIR"] = folder
+    try:
+        return new_shell({"__name__": "__main__"})
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        if previous is None:
+            del os.environ["IPYTHONDIR"]
+        else:
+            os.environ["IPYTHONDIR"] = previous
 
 
 # -- the template -------------------------------------------------------------------------
@@ -425,7 +453,7 @@ class _Server:
 
         skipped = request.get("skip", {})
         cells = ["" if str(i) in skipped else code for i, code in enumerate(request["cells"])]
-        shell = new_shell({"__name__": "__main__"})
+        shell = _pristine_shell if _pristine_shell is not None else new_shell({"__name__": "__main__"})
         results = run_cells(shell, cells, float(request["cell_timeout"]),
                             on_cell_start=lambda index: codec.send(self.sock, {"cell": index}))
         errors = [skipped.get(str(r.index)) or r.error for r in results]
