@@ -92,7 +92,9 @@ def open_provider(folder: Path, *, limits, template):
         return InProcessSubmission(folder, SOURCE_DIR, cell_timeout=limits.cell_timeout)
     from autograder.sandbox import SandboxSubmission
 
-    return SandboxSubmission(template, read_submission(folder))
+    submission = SandboxSubmission(template, read_submission(folder))
+    submission.start_all()  # the four notebooks run side by side while the first tests begin
+    return submission
 
 
 def grade_here(submission: Submission, *, seed: int, limits, template) -> GradeReport:
@@ -127,7 +129,7 @@ def start_grading(submission: Submission, *, seed: int, limits, template):
     ``report_from_answer`` turns into the report."""
     from autograder.workers import Child, warm_up
 
-    warm_up()
+    warm_up(seed)  # once per process and seed: pytest configured, the hidden tests collected
 
     def work() -> bytes:
         return encode_report(grade_here(submission, seed=seed, limits=limits, template=template))
@@ -368,7 +370,7 @@ def _grade_all(submissions: list[Submission], *, batch: bool, seed: int, limits,
         (submission,) = submissions
         starting = open_template(limits, hidden, in_process)  # a sandbox template starts importing...
         try:
-            warm_up()  # ...while this process imports its own (two cores: ~3 s saved)
+            warm_up(seed)  # ...while this process imports its own (two cores: ~3 s saved)
         except BaseException:
             close_unentered(starting)
             raise
@@ -385,6 +387,7 @@ def _grade_all(submissions: list[Submission], *, batch: bool, seed: int, limits,
     with _progress_bar(len(submissions), enabled=progress) as bar:
         for submission, answer in run_batch(
                 submissions, jobs=jobs or os.cpu_count() or 1, start=start, tidy=tidy_template,
+                prepare=lambda: warm_up(seed),
                 open_template=lambda: open_template(limits, hidden, in_process)):
             bar.update(1)
             yield report_from_answer(submission, seed, answer, time.perf_counter() - started[submission.student])

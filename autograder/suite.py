@@ -112,14 +112,8 @@ def describe_failure(excinfo) -> tuple[str, str | None, str | None]:
     return INTERNAL_ERROR, detail, None
 
 
-def run_hidden_tests(submission, seed: int, tests_dir: Path = GRADING_TESTS,
-                     select: Sequence[str] = ()) -> SuiteResult:
-    """Grade ``submission`` (a provider with ``notebook(stem)``) with the hidden tests.
-
-    ``select``: optional ``-k`` expressions or node ids to run a subset.
-    """
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    collector = _Collector()
+def pytest_args(seed: int, tests_dir: Path = GRADING_TESTS, select: Sequence[str] = ()) -> list[str]:
+    """The command line of every hidden-test session."""
     args = [
         str(tests_dir), "-c", str(PYTEST_CONFIG), "--rootdir", str(tests_dir),
         "-p", "no:cacheprovider", "--assert=plain", "-q", "--seed", str(seed),
@@ -131,16 +125,114 @@ def run_hidden_tests(submission, seed: int, tests_dir: Path = GRADING_TESTS,
     ]
     for plugin in UNUSED_PLUGINS:
         args += ["-p", f"no:{plugin}"]
-    args += list(select)
+    return args + list(select)
+
+
+def run_hidden_tests(submission, seed: int, tests_dir: Path = GRADING_TESTS,
+                     select: Sequence[str] = ()) -> SuiteResult:
+    """Grade ``submission`` (a provider with ``notebook(stem)``) with the hidden tests.
+
+    ``select``: optional ``-k`` expressions or node ids to run a subset. Uses the
+    session ``prepare`` left in this process for the same arguments, if any (once:
+    a session runs its tests one time), else starts pytest afresh.
+    """
+    prepared = _PREPARED.pop((seed, str(tests_dir), tuple(select)), None)
+    if prepared is not None:
+        return prepared.run(submission)
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    collector = _Collector()
     log = io.StringIO()
     started = time.perf_counter()
     with redirect_stdout(log), redirect_stderr(log):
-        exit_code = pytest.main(args, plugins=[_ProviderPlugin(submission), collector])
-    seconds = time.perf_counter() - started
+        exit_code = pytest.main(pytest_args(seed, tests_dir, select),
+                                plugins=[_ProviderPlugin(submission), collector])
+    return _suite_result(collector, exit_code, seed, time.perf_counter() - started, log.getvalue())
+
+
+#: Sessions made by ``prepare``, by (seed, tests folder, selection); each runs once.
+_PREPARED: dict[tuple, "PreparedSuite"] = {}
+
+
+def prepare(seed: int, tests_dir: Path = GRADING_TESTS, select: Sequence[str] = ()) -> "PreparedSuite":
+    """Configure pytest and collect the hidden tests now, for the next
+    ``run_hidden_tests`` with these arguments in this process or in any process forked
+    from it (the warm grader prepares once per batch; each child runs it once)."""
+    prepared = PreparedSuite(seed, tests_dir, select)
+    _PREPARED[(seed, str(tests_dir), tuple(select))] = prepared
+    return prepared
+
+
+class PreparedSuite:
+    """A pytest session, configured and collected, whose tests have not run yet.
+
+    Starting pytest and collecting the hidden tests took ~0.1 s of every submission;
+    the warm grader does it once per batch (every submission of a batch has the same
+    seed) and each forked child runs the collected tests against its own submission.
+    The session is pytest's own (``pytest.main`` does the same steps); only running
+    it is split from making it. A session runs once: ``run`` uses it up.
+    """
+
+    def __init__(self, seed: int, tests_dir: Path = GRADING_TESTS, select: Sequence[str] = ()):
+        from _pytest.config import _prepareconfig
+        from _pytest.main import Session
+
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        self.seed = seed
+        self.collector = _Collector()
+        self.log = io.StringIO()  # pytest's terminal output goes here (bound at configure)
+        self.used = False
+        with redirect_stdout(self.log), redirect_stderr(self.log):
+            self.config = _prepareconfig(pytest_args(seed, tests_dir, select), plugins=[self.collector])
+            try:
+                self.config._do_configure()
+                self.session = Session.from_config(self.config)
+                self.session.exitstatus = pytest.ExitCode.OK
+                self.config.hook.pytest_sessionstart(session=self.session)
+                self.config.hook.pytest_collection(session=self.session)
+            except BaseException:
+                self.config._ensure_unconfigure()
+                raise
+        collect_errors = [key for key in self.collector.failures if key.startswith("collect:")]
+        if collect_errors or not self.session.items:
+            self.close()
+            raise RuntimeError("the hidden tests could not be collected:\n" + self.log.getvalue()[-4000:])
+
+    def run(self, submission) -> SuiteResult:
+        if self.used:
+            raise RuntimeError("a prepared hidden-test session runs once")
+        self.used = True
+        session, config = self.session, self.config
+        started = time.perf_counter()
+        with redirect_stdout(self.log), redirect_stderr(self.log):
+            config.pluginmanager.register(submission, "backprop_submission")
+            try:
+                config.hook.pytest_runtestloop(session=session)
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED if session.testsfailed else pytest.ExitCode.OK
+            except (session.Failed, session.Interrupted, Exception) as error:  # as pytest.main reports them
+                session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+                self.log.write("".join(traceback.format_exception(error)))
+            finally:
+                self.close()
+        return _suite_result(self.collector, session.exitstatus, self.seed, time.perf_counter() - started,
+                             self.log.getvalue())
+
+    def close(self) -> None:
+        """End the session (pytest's session-finish hooks and unconfigure)."""
+        with redirect_stdout(self.log), redirect_stderr(self.log):
+            try:
+                if getattr(self, "session", None) is not None:
+                    self.config.hook.pytest_sessionfinish(session=self.session, exitstatus=self.session.exitstatus)
+            finally:
+                self.config._ensure_unconfigure()
+
+
+def _suite_result(collector: "_Collector", exit_code, seed: int, seconds: float, log: str) -> SuiteResult:
+    """The outcomes pytest reported, as a ``SuiteResult``; a session that could not run
+    its tests is the grader's failure, not the student's."""
     collect_errors = [detail for key, (_, detail, _) in collector.failures.items() if key.startswith("collect:")]
     if exit_code not in (0, 1) or collect_errors or not collector.order:
         raise RuntimeError(f"the hidden tests could not run (pytest exit {int(exit_code)}):\n"
-                           + "\n".join(collect_errors) + "\n" + log.getvalue()[-4000:])
+                           + "\n".join(str(e) for e in collect_errors) + "\n" + log[-4000:])
     tests = []
     counters: dict[str, int] = {}
     for nodeid in collector.order:
@@ -163,4 +255,4 @@ def run_hidden_tests(submission, seed: int, tests_dir: Path = GRADING_TESTS,
             internal_error=failure[1] if failure else None,
             diagnosis=failure[2] if failure else None,
         ))
-    return SuiteResult(seed=seed, tests=tuple(tests), seconds=seconds, log=log.getvalue())
+    return SuiteResult(seed=seed, tests=tuple(tests), seconds=seconds, log=log)

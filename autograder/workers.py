@@ -16,8 +16,8 @@ so a submission that broke its template cannot cost the next student anything.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import gc
-import io
 import os
 import select
 import shutil
@@ -40,33 +40,34 @@ LOG_TAIL = 8000
 _warm = False
 
 
-def warm_up() -> None:
+def warm_up(seed: int | None = None) -> None:
     """Import what every child needs, once, in the parent: torch, nbformat, both
-    providers and the hidden tests themselves (by collecting them), so a forked child
-    starts ready."""
+    providers and the hidden tests themselves, so a forked child starts ready.
+
+    ``seed``: also configure pytest and collect the hidden tests for that seed
+    (``suite.prepare``), so each child only runs them (every submission of a batch
+    has the same seed). Without one, collecting once imports the test modules.
+    """
     global _warm
-    if _warm:
+    if _warm and (seed is None or _prepared_for(seed)):
         return
-    import nbformat  # noqa: F401
     import numpy  # noqa: F401
-    import pytest
+    import pytest  # noqa: F401
     import torch
 
-    import autograder.execute  # noqa: F401
     import autograder.inprocess  # noqa: F401
     import autograder.sandbox  # noqa: F401
+    from autograder import suite
+    from autograder.execute import _nbformat
 
-    from autograder.suite import GRADING_TESTS, PYTEST_CONFIG
-
+    _nbformat()  # without the module that makes importing it take seconds
     # Children grade one small submission each; one thread apiece keeps `--jobs`
     # children from fighting over the cores (and forked OpenMP pools from hanging).
     torch.set_num_threads(1)
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    quiet = io.StringIO()
-    with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
-        pytest.main([str(GRADING_TESTS), "-c", str(PYTEST_CONFIG), "--rootdir", str(GRADING_TESTS),
-                     "-p", "no:cacheprovider", "--assert=plain", "-q", "--collect-only", "--seed", "0"],
-                    plugins=[])
+    if seed is not None:
+        suite.prepare(seed)
+    elif not _warm:
+        suite.PreparedSuite(0).close()  # imports the hidden tests and what they use
     # Everything imported so far lives as long as the grader: move it out of the
     # collector's sight. A full collection over torch's, pytest's and the tests'
     # ~300,000 objects took 0.6 s, and pytest runs one at the end of every
@@ -74,6 +75,12 @@ def warm_up() -> None:
     # touches.
     gc.freeze()
     _warm = True
+
+
+def _prepared_for(seed: int) -> bool:
+    from autograder import suite
+
+    return any(key[0] == seed for key in suite._PREPARED)
 
 
 class ChildFailed(Exception):
@@ -186,6 +193,9 @@ def _child_main(work: Callable[[], bytes], write_end: int, output_fd: int, workd
         os.dup2(null, 0)
         os.dup2(output_fd, 1)
         os.dup2(output_fd, 2)
+        # A crash (segfault in compiled code) leaves its Python stack in the child's
+        # output, which the instructor's log keeps, not on whoever's terminal it was.
+        faulthandler.enable(2)
         os.chdir(workdir)
         payload = work()
         view = memoryview(payload)
@@ -251,6 +261,7 @@ def run_batch(items: Iterable[Item], *, jobs: int,
               open_template: Callable[[], ContextManager[Template]],
               start: Callable[[Item, Template], Child],
               tidy: Callable[[Template], bool] = lambda template: True,
+              prepare: Callable[[], None] = warm_up,
               ) -> Iterator[tuple[Item, bytes | ChildFailed]]:
     """Run ``start(item, template)`` for every item, ``jobs`` at a time, and yield each
     item with its child's answer (or the ``ChildFailed``) as it completes.
@@ -267,7 +278,7 @@ def run_batch(items: Iterable[Item], *, jobs: int,
     try:
         for slot in slots:
             slot.start()
-        warm_up()  # while the templates import theirs
+        prepare()  # while the templates import theirs
         while queue or running:
             while queue and free:
                 slot = free.pop()
