@@ -1,6 +1,7 @@
 """Both pages in a real browser: headless Debian chromium, driven over the DevTools protocol.
 
-The tests assert what a person sees (rendered text, images decoded and laid out, bars
+The tests assert what a person sees (rendered text, images decoded and laid out, charts
+whose bars stand as tall as their students and whose labels neither overlap nor spill, bars
 as wide as the score, no sideways scrolling, folded lists that open), that the pages
 fetch nothing from outside, and save a screenshot of each page to docs/ for the README.
 chromium is installed with apt-get when missing; if it cannot be had the tests fail,
@@ -175,6 +176,20 @@ def test_feedback_page_in_a_browser(page, tmp_path):
     assert page.js("document.documentElement.scrollWidth") <= 400
 
 
+CHARTS_AS_SEEN = """[...document.querySelectorAll('#scores svg[role=img]')].map(svg => {
+    const frame = svg.getBoundingClientRect(), box = e => e.getBoundingClientRect();
+    const boxes = cls => [...svg.querySelectorAll(`text.${cls}`)].map(t => ({left: box(t).left, right: box(t).right}));
+    return {label: svg.getAttribute('aria-label'), width: frame.width, height: frame.height,
+        texts_outside: [...svg.querySelectorAll('text')].filter(t => { const r = box(t);
+            return r.width === 0 || r.left < frame.left || r.right > frame.right || r.top < frame.top
+                || r.bottom > frame.bottom; }).map(t => t.textContent),
+        'x-tick': boxes('x-tick'), count: boxes('count'),
+        bars: [...svg.querySelectorAll('g.bin')].map(g => ({
+            students: Number(/: (\\d+) students?$/.exec(g.querySelector('title').textContent)[1]),
+            height: box(g.querySelector('.bin-bar')).height}))};
+})"""
+
+
 def test_class_report_of_1000_students_in_a_browser(page, tmp_path):
     out = write_class(tmp_path / "out", synthetic_class(1000, seed=3))
     for results in sorted(out.glob("*/results.json"))[:50]:
@@ -188,11 +203,24 @@ def test_class_report_of_1000_students_in_a_browser(page, tmp_path):
     for seen in ("1000", "submissions", "Score distributions", "Pass rate of every test", "Most frequent mistakes",
                  "summed not averaged", "Problem submissions", "Crashed:", "Timed out:", "Missing notebooks:"):
         assert seen in text, seen
-    images = page.js("""[...document.images].map(i => ({complete: i.complete, natural: i.naturalWidth,
-        shown: i.getBoundingClientRect().width, alt: i.alt}))""")
-    assert len(images) == 5
-    assert all(i["complete"] and i["natural"] > 300 and i["shown"] > 300 for i in images), images
-    assert images[-1]["alt"].startswith("Histogram of total scores out of 100")
+    # the five histograms, drawn inline: every label inside its chart, none over another,
+    # and each bar as tall as its students (from its tooltip) on a common scale
+    charts = page.js(CHARTS_AS_SEEN)
+    assert len(charts) == 5 and page.js("document.images.length") == 0
+    assert [c["label"].split(" scores")[0] for c in charts] == [
+        "Histogram of 01_relu", "Histogram of 02_backward", "Histogram of 03_mlp", "Histogram of 04_bce",
+        "Histogram of total"]
+    for chart in charts:
+        assert chart["width"] > 400 and chart["height"] > 200, chart["label"]
+        assert chart["texts_outside"] == [], chart["label"]
+        for kind in ("x-tick", "count"):
+            boxes = sorted(chart[kind], key=lambda box: box["left"])
+            assert all(a["right"] <= b["left"] for a, b in zip(boxes, boxes[1:])), (chart["label"], kind)
+        assert len(chart["x-tick"]) >= 3 and chart["count"], chart["label"]
+        per_student = {round(bar["height"] / bar["students"], 1) for bar in chart["bars"] if bar["students"]}
+        assert max(per_student) - min(per_student) < 0.2, chart["label"]
+        assert all(bar["height"] == 0 for bar in chart["bars"] if not bar["students"]), chart["label"]
+    assert sum(bar["students"] for bar in charts[-1]["bars"]) == len(list(out.glob("*/results.json")))
     assert only_local(page.requested_urls()) == []
     assert page.js("document.documentElement.scrollWidth") <= 1200
 
@@ -202,6 +230,10 @@ def test_class_report_of_1000_students_in_a_browser(page, tmp_path):
     opened = page.js("document.querySelector('#mistakes details[open] .students').innerText")
     assert opened.count("student") > 50
     page.js("document.querySelector('#mistakes details[open]').open = false")
+
+    # on a phone the charts shrink to the screen instead of widening the page
+    page.open(report, width=400, height=800)
+    assert all(chart["width"] <= 400 for chart in page.js(CHARTS_AS_SEEN))
 
     page.open(report)
     page.screenshot(DOCS / "report.png", width=1200, max_height=3200)

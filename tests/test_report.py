@@ -9,15 +9,16 @@ used by the browser test and by ``benchmarks/bench_report.py``.
 from __future__ import annotations
 
 import argparse
-import base64
 import csv
 import io
 import json
 import random
 import re
+import statistics
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -215,6 +216,81 @@ def write_class(out: Path, students: dict[str, dict]) -> Path:
 
 # --- tests ------------------------------------------------------------------------------
 
+def charts_in(html: str) -> list[ET.Element]:
+    """Every inline <svg> of a page, parsed as XML (so each must be well-formed)."""
+    return [ET.fromstring(markup) for markup in re.findall(r"<svg\b.*?</svg>", html, re.S)]
+
+
+def texts(chart: ET.Element, css_class: str | None = None) -> list[str]:
+    return [t.text for t in chart.iter("text") if css_class is None or t.get("class") == css_class]
+
+
+def bars_of(chart: ET.Element) -> list[dict]:
+    """Each bin's tooltip, students and drawn bar (x, y, width, height), left to right."""
+    bars = []
+    for group in chart.iter("g"):
+        if group.get("class") == "bin":
+            tooltip = group.find("title").text
+            bar = next(r for r in group.iter("rect") if r.get("class") == "bin-bar")
+            bars.append({"tooltip": tooltip, "students": int(re.search(r": (\d+) students?$", tooltip).group(1)),
+                         **{key: float(bar.get(key)) for key in ("x", "y", "width", "height")}})
+    return bars
+
+
+def in_bin(score: float, low: float, high: float, top: bool) -> bool:
+    """The bins' rule, stated again: low <= score < high, and the top bin holds its upper end too."""
+    return low <= score < high or (top and low <= score <= high)
+
+
+def check_chart(chart: ET.Element, name: str, maximum: float, scores: list[float]) -> None:
+    """One histogram shows ``scores`` (out of ``maximum``) truthfully and readably."""
+    assert chart.get("role") == "img"
+    label = chart.get("aria-label")
+    assert label.startswith(f"Histogram of {name} scores out of {maximum:g}: ")
+    assert label.endswith(f", {len(scores)} students") and chart.find("title").text == label
+    assert texts(chart, "name") == [name]
+    assert f"points (of {maximum:g})" in texts(chart)
+    # a bar per bin, holding the students whose score lies in that bin, drawn in proportion
+    bars = bars_of(chart)
+    assert sum(bar["students"] for bar in bars) == len(scores)
+    holds = []  # holds[i](score): is the score in bar i?
+    for i, bar in enumerate(bars):
+        low, high = re.match(r"([\d.]+)(?:-([\d.]+))? points", bar["tooltip"]).groups()
+        low, high, top = float(low), float(high if high is not None else low), i == len(bars) - 1
+        holds.append(lambda score, low=low, high=high, top=top: in_bin(score, low, high, top))
+        assert bar["students"] == sum(holds[i](s) for s in scores), bar["tooltip"]
+    assert float(re.match(r"(?:[\d.]+-)?([\d.]+) points", bars[-1]["tooltip"]).group(1)) == maximum
+    if "-" not in bars[-1]["tooltip"]:  # a bar of its own for full marks says so
+        assert bars[-1]["tooltip"].startswith(f"{maximum:g} points (full marks): ")
+    tallest = max(bars, key=lambda bar: bar["students"])
+    assert tallest["height"] > 100
+    for bar in bars:
+        assert bar["height"] == pytest.approx(tallest["height"] * bar["students"] / tallest["students"], abs=0.11)
+    # the students above every non-empty bar (where they fit), in order
+    assert [int(t) for t in texts(chart, "count")] in ([bar["students"] for bar in bars if bar["students"]], [])
+    # the count axis: whole numbers from 0, evenly spaced, reaching the tallest bar, which it measures
+    labels = [t for t in chart.iter("text") if t.get("class") == "y-tick"]
+    ticks = [int(t.text) for t in labels]
+    assert ticks[0] == 0 and ticks[-1] >= tallest["students"] and 2 <= len(ticks) <= 6
+    assert len({b - a for a, b in zip(ticks, ticks[1:])}) == 1
+    y_zero, y_top = float(labels[0].get("y")), float(labels[-1].get("y"))
+    assert tallest["height"] == pytest.approx((y_zero - y_top) * tallest["students"] / ticks[-1], abs=0.2)
+    # the points axis: a few round bin edges from 0, ending with the maximum
+    ticks = [float(t) for t in texts(chart, "x-tick")]
+    assert ticks[0] == 0 and ticks[-1] == maximum and ticks == sorted(ticks) and len(set(ticks)) == len(ticks)
+    assert (2 if maximum else 1) <= len(ticks) <= 12
+    # mean and median drawn over the bar of their bin, and named in the legend
+    for name, value in (("mean", statistics.fmean(scores)), ("median", statistics.median(scores))):
+        [line] = [line for line in chart.iter("line") if line.get("class") == name]
+        bar = next(bar for i, bar in enumerate(bars) if holds[i](value))
+        assert bar["x"] - 1.5 <= float(line.get("x1")) <= bar["x"] + bar["width"] + 1.5, name
+        assert f"{name} {value:.1f}" in texts(chart)
+    # nothing that runs or fetches
+    for element in chart.iter():
+        assert element.tag.split("}")[-1] not in {"script", "image", "foreignObject", "a", "use", "style"}
+        assert not any(key.endswith("href") or key.startswith("on") for key in element.attrib), element.attrib
+
+
 def index_of(name_part):
     return next(i for i, entry in enumerate(CATALOGUE) if name_part in entry[1])
 
@@ -293,10 +369,17 @@ def test_report_files(tmp_path):
     written = report.write_class_report(out)
     assert written == out / "report.html"
     html = written.read_text(encoding="utf-8")
-    images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)" alt="([^"]+)"', html)
-    assert len(images) == 5
-    assert all(base64.b64decode(data).startswith(b"\x89PNG\r\n\x1a\n") for data, _ in images)
-    assert images[-1][1] == "Histogram of total scores out of 100: mean 81.8, median 91, 4 students"
+    # a histogram per notebook and one of the total, each showing the students' own scores
+    students = small_class()
+    charts = charts_in(html)
+    assert [texts(c, "name")[0] for c in charts] == [*NOTEBOOK_POINTS, "total"]
+    for chart, (name, maximum) in zip(charts, [*NOTEBOOK_POINTS.items(), ("total", 100)]):
+        scores = [sum(t["score"] for t in r["tests"] if name == "total" or t["tags"][0] == name)
+                  for r in students.values()]
+        check_chart(chart, name, maximum, scores)
+        assert texts(chart, "count"), "a class this small has room for every bar's number"
+    assert charts[-1].get("aria-label") == "Histogram of total scores out of 100: mean 81.8, median 91, 4 students"
+    assert "<img" not in html
     assert "summed not averaged" in html and "bob</a>, cy" in html and 'href="bob/feedback.html"' in html
     assert "http://" not in html and "https://" not in html and "<script" not in html and "<link" not in html
 
@@ -326,6 +409,33 @@ def test_student_names_and_diagnoses_are_escaped(tmp_path):
     assert 'href="%3Cb%3Emallory%26amp%3B/feedback.html"' in html
 
 
+def test_notebook_names_are_escaped_in_the_charts(tmp_path):
+    evil = '<script>alert("x")</script>&nb'
+    results = make_results()
+    for test in results["tests"]:
+        if test["tags"][0] == "01_relu":
+            test["tags"][0] = evil
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    html = report.write_class_report(tmp_path).read_text()
+    assert "<script" not in html and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;nb" in html
+    [chart] = [c for c in charts_in(html) if texts(c, "name") == [evil]]
+    assert chart.get("aria-label").startswith(f"Histogram of {evil} scores")
+
+
+@pytest.mark.parametrize("maximum, scores", [
+    (35, [0, 13.5, 14, 33, 34, 34.5, 35, 35, 35]),   # bins of 2, the last one 34-35 (no bin of its own)
+    (15, [15] * 7),                                   # everyone in the full-marks bin
+    (100, [rank % 101 for rank in range(0, 5000, 7)]),  # hundreds of students, bins of 5
+    (2.5, [0, 1, 2.5]),                              # a fractional maximum
+    (0, [0, 0]),                                     # a notebook worth nothing
+])
+def test_histogram_shows_every_score_in_its_bin(maximum, scores):
+    name = "total" if maximum == 100 else "03_mlp"
+    chart = ET.fromstring(report.histogram_svg(report.Distribution(name, maximum, tuple(scores))))
+    check_chart(chart, name, maximum, scores)
+    assert chart.get("width") == str(report.CHART_SIZE["wide" if name == "total" else "narrow"][0])
+
+
 def test_single_submission_folder(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps(make_results({index_of("mse_loss"): 0})))
     report.write_class_report(tmp_path)
@@ -346,6 +456,17 @@ def test_report_command(tmp_path, capsys):
         report.run(parser.parse_args([str(tmp_path / "empty")]))
     with pytest.raises(InstructorError, match="is not a folder"):
         report.run(parser.parse_args([str(tmp_path / "nowhere")]))
+
+
+def test_writing_the_report_loads_neither_matplotlib_nor_numpy(tmp_path):
+    out = class_of(synthetic_class(30), tmp_path)
+    code = ("import sys; from autograder.report import write_class_report; "
+            f"write_class_report({str(out)!r}); "
+            "print(sorted(m for m in ('matplotlib', 'torch', 'numpy', 'PIL') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(report.__file__).parent.parent, check=True)
+    assert done.stdout.strip() == "[]"
+    assert len(charts_in((out / "report.html").read_text())) == 5
 
 
 def test_importing_the_command_loads_neither_matplotlib_nor_torch():
