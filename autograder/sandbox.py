@@ -56,6 +56,7 @@ What is enforced, from this side of the boundary, where a student cannot switch 
 
 from __future__ import annotations
 
+import copy
 import itertools
 import os
 import pwd
@@ -134,6 +135,7 @@ class Template:
         self._owner = os.getpid()  # Popen.poll only works in the process that started it
         self._asked = 0
         self._ready = False
+        self._is_channel = False
         self.isolation: dict | None = None  # what a sandbox's confinement applied (from the probe)
 
     # -- lifecycle
@@ -167,8 +169,29 @@ class Template:
 
         return _alive(self.process.pid)
 
+    def channel(self) -> "Template":
+        """Another connection to this template's process, for one more grading job.
+
+        It works like the template itself (``spawn``, ``kill_tree``, ``sweep``...), but
+        its sandboxes are its own: its requests never touch another channel's. Closing
+        it leaves the process running; closing the template ends every channel. One
+        process for all jobs imports torch, IPython and matplotlib once, not per job.
+        """
+        self.wait_ready()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            reply = self._request({"op": "channel"}, fds=[theirs.fileno()])
+        finally:
+            theirs.close()
+        if reply.get("channel") is not True:
+            ours.close()
+            raise RuntimeError(f"the sandbox template could not open a channel: {reply.get('error', reply)}")
+        other = copy.copy(self)
+        other._control, other._lock, other._asked, other._is_channel = ours, threading.Lock(), 0, True
+        return other
+
     def close(self) -> None:
-        if os.getpid() != self._owner:  # a forked worker: the template is its parent's
+        if self._is_channel or os.getpid() != self._owner:  # a channel, or a forked worker's copy
             self._control.close()
             return
         if self.process.poll() is None:
@@ -211,6 +234,13 @@ class Template:
         if not self.alive():
             return 0
         return self._request({"op": "kill_tree", "pids": list(pids)})["killed"]
+
+    def sweep(self) -> int:
+        """Kill every sandbox this channel started that still runs, all they started,
+        and every orphan of the template (after a submission: whatever it left)."""
+        if not self.alive():
+            return 0
+        return self._request({"op": "sweep"})["killed"]
 
     def _request(self, request: dict, fds=()) -> dict:
         # Tagged with who asked: a forked worker killed after asking leaves its reply

@@ -115,7 +115,8 @@ def main(argv: list[str]) -> int:
     try:
         template.loop()
     finally:
-        template.kill_tree(list(template.sandboxes))
+        for channel in list(template.channels.values()):
+            template.kill_tree(channel, list(channel.sandboxes))
         _reap_all()  # leave no zombie to whoever inherits them
     return 0
 
@@ -138,45 +139,88 @@ def _unmessage(data: bytes):
     return codec.decode(data[8:8 + header_length], data[8 + header_length:])
 
 
-class _Template:
-    def __init__(self, control: socket.socket):
-        self.control = control
+class _Channel:
+    """One connection from the grader (one grading job) and the sandboxes it asked for."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
         self.sandboxes: set[int] = set()  # forked and not yet reaped
         self.statuses: dict[int, int] = {}  # reaped sandbox -> wait status
+
+
+class _Template:
+    """Serves the owner's control socket and any channels opened through it.
+
+    Each grading job has a channel of its own: its sandboxes, their statuses and its
+    ``kill_tree`` requests stay apart from the other jobs'. When the owner's socket
+    closes, everything ends; when another channel closes, its sandboxes are killed.
+    """
+
+    def __init__(self, control: socket.socket):
+        self.owner = _Channel(control)
+        self.channels: dict[int, _Channel] = {control.fileno(): self.owner}
         self.uids: dict[int, int] = {}  # sandbox -> its private uid (as root)
+
+    @property
+    def sandboxes(self) -> set[int]:
+        return set().union(*(channel.sandboxes for channel in self.channels.values()))
 
     def loop(self) -> None:
         poller = select.poll()
-        poller.register(self.control, select.POLLIN)
+        poller.register(self.owner.sock, select.POLLIN)
         while True:
-            if poller.poll(1000):
+            for fd, _ in poller.poll(1000):
+                channel = self.channels.get(fd)
+                if channel is None:
+                    continue
                 try:
-                    data, fds, _, _ = socket.recv_fds(self.control, CONTROL_MESSAGE_BYTES, 4)
+                    data, fds, _, _ = socket.recv_fds(channel.sock, CONTROL_MESSAGE_BYTES, 4)
                 except OSError:
-                    return
+                    data, fds = b"", []
                 if not data:
-                    return  # the grader is gone
+                    if channel is self.owner:
+                        return  # the grader is gone, or done
+                    self.close_channel(channel, poller)
+                    continue
                 request = _unmessage(data)
-                reply = self.handle(request, fds)
-                self.control.send(_message({**reply, "tag": request.get("tag")}))
+                reply = self.handle(channel, request, fds, poller)
+                try:
+                    channel.sock.send(_message({**reply, "tag": request.get("tag")}))
+                except OSError:
+                    if channel is self.owner:
+                        return
+                    self.close_channel(channel, poller)
             self.reap()
 
-    def handle(self, request: dict, fds: list[int]) -> dict:
+    def close_channel(self, channel: _Channel, poller) -> None:
+        self.kill_tree(channel, list(channel.sandboxes))
+        poller.unregister(channel.sock)
+        del self.channels[channel.sock.fileno()]
+        channel.sock.close()
+
+    def handle(self, channel: _Channel, request: dict, fds: list[int], poller) -> dict:
         op = request.get("op")
         if op == "spawn":
             try:
-                return {"pid": self.spawn(fds, request["config"])}
+                return {"pid": self.spawn(channel, fds, request["config"])}
             except OSError as error:  # fork failed: out of memory or processes
                 return {"error": f"fork: {error.strerror}"}
+        if op == "channel" and len(fds) == 1:
+            sock = socket.socket(fileno=fds[0])
+            self.channels[sock.fileno()] = _Channel(sock)
+            poller.register(sock, select.POLLIN)
+            return {"channel": True}
         for fd in fds:
             os.close(fd)
         if op == "status":
-            return {"status": self.status(request["pid"], request.get("wait", 1.0))}
+            return {"status": self.status(channel, request["pid"], request.get("wait", 1.0))}
         if op == "kill_tree":
-            return {"killed": self.kill_tree(request["pids"])}
+            return {"killed": self.kill_tree(channel, request["pids"])}
+        if op == "sweep":
+            return {"killed": self.kill_tree(channel, list(channel.sandboxes))}
         return {"error": f"unknown request {op!r}"}
 
-    def spawn(self, fds: list[int], config: dict) -> int:
+    def spawn(self, channel: _Channel, fds: list[int], config: dict) -> int:
         try:
             pid = os.fork()
         except OSError:
@@ -186,13 +230,14 @@ class _Template:
         if pid == 0:
             status = 1
             try:
-                self.control.close()
+                for other in self.channels.values():
+                    other.sock.close()
                 status = serve(fds[0], fds[1], config)
             finally:
                 os._exit(status)
         for fd in fds:
             os.close(fd)
-        self.sandboxes.add(pid)
+        channel.sandboxes.add(pid)
         if config.get("uid") is None and os.geteuid() == 0:
             from autograder.limits import SANDBOX_UID_BASE
 
@@ -207,38 +252,43 @@ class _Template:
                 return
             if pid == 0:
                 return
-            if pid in self.sandboxes:
-                self.sandboxes.discard(pid)
-                self.statuses[pid] = status
+            for channel in self.channels.values():
+                if pid in channel.sandboxes:
+                    channel.sandboxes.discard(pid)
+                    channel.statuses[pid] = status
 
-    def status(self, pid: int, wait: float):
+    def status(self, channel: _Channel, pid: int, wait: float):
         deadline = time.monotonic() + wait
-        while pid not in self.statuses and pid in self.sandboxes and time.monotonic() < deadline:
+        while pid not in channel.statuses and pid in channel.sandboxes and time.monotonic() < deadline:
             time.sleep(0.005)
             self.reap()
-        status = self.statuses.pop(pid, None)
+        status = channel.statuses.pop(pid, None)
         if status is None:
             return None
         if os.WIFSIGNALED(status):
             return {"signal": os.WTERMSIG(status)}
         return {"exit": os.waitstatus_to_exitcode(status)}
 
-    def kill_tree(self, pids: list[int]) -> int:
-        """SIGKILL the sandboxes ``pids``, everything they started and every orphan of
-        the template; return once all are gone.
+    def kill_tree(self, channel: _Channel, pids: list[int]) -> int:
+        """SIGKILL the sandboxes ``pids`` of ``channel``, everything they started and
+        every orphan of the template; return once all are gone.
 
-        Only the template's own processes are touched: a pid that is no longer one of
-        its unreaped sandboxes (so possibly reused by now) is ignored. As root, each
-        sandbox's private uid also finds whatever left its process tree.
+        Only the channel's own processes are touched: a pid that is not one of its
+        unreaped sandboxes (another job's, or reused by now) is ignored. As root, each
+        sandbox's private uid also finds whatever left its process tree. An orphan
+        (reparented to the template: its parent died) is nobody's sandbox and is
+        killed whoever asks.
         """
         me = os.getpid()
-        doomed = {pid for pid in pids if pid in self.sandboxes}
-        uids = {self.uids[pid] for pid in pids if pid in self.uids}
+        mine = {pid for pid in pids if pid in channel.sandboxes or pid in channel.statuses}
+        doomed = {pid for pid in mine if pid in channel.sandboxes}
+        uids = {self.uids[pid] for pid in mine if pid in self.uids}
         killed: set[int] = set()
         deadline = time.monotonic() + 10  # a process exiting with gigabytes mapped takes a while
         while time.monotonic() < deadline:
             children, owned = _process_table(uids)
-            roots = doomed | {pid for pid in children.get(me, ()) if pid not in self.sandboxes}
+            every_sandbox = self.sandboxes
+            roots = doomed | {pid for pid in children.get(me, ()) if pid not in every_sandbox}
             victims = (_subtrees(children, roots) | owned) - {me}
             if not victims:
                 break
@@ -251,8 +301,8 @@ class _Template:
             time.sleep(0.002)
             self.reap()
             doomed = {pid for pid in doomed if _alive(pid)}
-        for pid in pids:  # killed on purpose: nobody will ask how they died
-            self.statuses.pop(pid, None)
+        for pid in mine:  # killed on purpose: nobody will ask how they died
+            channel.statuses.pop(pid, None)
             self.uids.pop(pid, None)
         return len(killed)
 
