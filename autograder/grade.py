@@ -252,6 +252,15 @@ class SharedTemplate:
         self._start = start
         self._template = None
 
+    def start(self) -> None:
+        """Start the template process now (``open`` waits for it). A template that
+        cannot start fails there, where its submissions still get valid results."""
+        if self._template is None:
+            try:
+                self._template = self._start()
+            except Exception:  # noqa: BLE001 - open() starts it again and raises
+                self._template = None
+
     def open(self):
         template = self._template
         if template is None or (template._ready and not template.alive()):
@@ -351,9 +360,26 @@ def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, j
     folders = [submission.folder for submission in submissions]
     if any(_inside(out, folder) for folder in folders + [Path(path).resolve()]):
         raise InstructorError(f"--out {out} is inside the submissions; choose a folder outside them")
-    check_sources()
     limits = limits if limits is not None else default_limits()
     seed = seed if seed is not None else secrets.randbits(32)
+    hidden = (Path(path).resolve(), out)
+    # The sandbox template starts importing now, while this process reads the
+    # instructor's notebooks and warms up: on two cores its start is the critical path.
+    shared = None if in_process else SharedTemplate(lambda: open_template(limits, hidden))
+    try:
+        if shared is not None:
+            shared.start()
+        check_sources()
+        return _grade_and_write(path, out, submissions, batch, seed=seed, limits=limits, jobs=jobs,
+                                shared=shared, progress=progress)
+    finally:
+        if shared is not None:
+            shared.close()
+
+
+def _grade_and_write(path: Path, out: Path, submissions: list[Submission], batch: bool, *, seed: int, limits,
+                     jobs: int | None, shared, progress: bool) -> list[GradeReport]:
+    folders = [submission.folder for submission in submissions]
     try:
         out.mkdir(parents=True, exist_ok=True)
         log_path = out / "grader.log"
@@ -361,7 +387,6 @@ def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, j
     except OSError as error:
         raise InstructorError(f"cannot write to {out}: {error.strerror}") from None
     keep_off_sys_path(folders)
-    hidden = (Path(path).resolve(), out)
     reports: dict[str, GradeReport] = {}
 
     def folder_of(report: GradeReport) -> Path:
@@ -375,7 +400,7 @@ def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, j
     instructor_error = None
     try:
         for report in _grade_all(submissions, batch=batch, seed=seed, limits=limits, jobs=jobs,
-                                 in_process=in_process, hidden=hidden, progress=progress):
+                                 shared=shared, progress=progress):
             record(report)
     except Exception as error:  # noqa: BLE001 - the edge: the harness failed, students still get a valid file
         detail = traceback.format_exc()
@@ -384,7 +409,9 @@ def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, j
                 record(GradeReport(submission.student, seed, failure=detail))
         # e.g. the sandbox cannot start here: one line and exit 2, once every file is written
         instructor_error = error if isinstance(error, InstructorError) else None
-    for report in reports.values():  # after every sandbox is gone: replace anything forged
+    if shared is not None:
+        shared.close()  # the template and every sandbox are gone...
+    for report in reports.values():  # ...before anything forged is replaced
         results.write_report(folder_of(report), report)
     if batch:
         results.write_grades(out / "grades.csv", reports.values())
@@ -405,18 +432,18 @@ def _write_class_report(out: Path, log_path: Path) -> None:
 
 
 def _grade_all(submissions: list[Submission], *, batch: bool, seed: int, limits, jobs: int | None,
-               in_process: bool, hidden: tuple[Path, ...], progress: bool) -> Iterator[GradeReport]:
-    from autograder.workers import close_unentered, run_batch, warm_up
+               shared: "SharedTemplate | None", progress: bool) -> Iterator[GradeReport]:
+    """Each submission's report as it is done. ``shared``: the batch's sandbox template
+    (already starting); ``None`` runs student code in the grading child (trusted only)."""
+    from autograder.workers import run_batch, warm_up
+
+    def open_slot():
+        return shared.open() if shared is not None else open_template(limits, in_process=True)
 
     if not batch:
         (submission,) = submissions
-        starting = open_template(limits, hidden, in_process)  # a sandbox template starts importing...
-        try:
-            warm_up(seed)  # ...while this process imports its own (two cores: ~3 s saved)
-        except BaseException:
-            close_unentered(starting)
-            raise
-        with starting as template:
+        warm_up(seed)  # while the template imports its own (two cores: ~3 s saved)
+        with open_slot() as template:
             yield grade_submission(submission.folder, seed=seed, limits=limits, template=template,
                                    student=submission.student)
         return
@@ -426,18 +453,12 @@ def _grade_all(submissions: list[Submission], *, batch: bool, seed: int, limits,
         return start_grading(submission, seed=seed, limits=limits, template=template)
 
     started: dict[str, float] = {}
-    shared = None if in_process else SharedTemplate(lambda: open_template(limits, hidden))
-    try:
-        with _progress_bar(len(submissions), enabled=progress) as bar:
-            for submission, answer in run_batch(
-                    submissions, jobs=jobs or os.cpu_count() or 1, start=start, tidy=tidy_template,
-                    prepare=lambda: warm_up(seed),
-                    open_template=shared.open if shared else lambda: open_template(limits, hidden, in_process)):
-                bar.update(1)
-                yield report_from_answer(submission, seed, answer, time.perf_counter() - started[submission.student])
-    finally:
-        if shared is not None:
-            shared.close()
+    with _progress_bar(len(submissions), enabled=progress) as bar:
+        for submission, answer in run_batch(
+                submissions, jobs=jobs or os.cpu_count() or 1, start=start, tidy=tidy_template,
+                prepare=lambda: warm_up(seed), open_template=open_slot):
+            bar.update(1)
+            yield report_from_answer(submission, seed, answer, time.perf_counter() - started[submission.student])
 
 
 def _progress_bar(total: int, enabled: bool):
