@@ -51,8 +51,8 @@ def main(argv=None) -> int:
         print(f"  load_class                          {seconds:6.2f} s")
         summary, seconds = timed(report.summarize, submissions)
         print(f"  summarize                           {seconds:6.2f} s")
-        charts, seconds = timed(lambda: {d.name: report.histogram_png(d) for d in summary.distributions})
-        print(f"  histograms (5 PNG, matplotlib Agg)  {seconds:6.2f} s   (includes importing matplotlib)")
+        charts, seconds = timed(lambda: {d.name: report.histogram_svg(d) for d in summary.distributions})
+        print(f"  histograms (5 inline SVG)           {seconds:6.2f} s")
         _, seconds = timed(lambda: (report.render_html(summary, charts), report.render_csv(summary)))
         print(f"  render_html + render_csv            {seconds:6.2f} s")
 
