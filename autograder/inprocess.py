@@ -68,7 +68,8 @@ class InProcessSubmission:
         errors = tuple(result.error for result in results if result.error)
         return Dispatcher(stem, shell.user_ns, errors)
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Forget the notebooks (``wait`` is the sandboxed provider's; nothing runs elsewhere here)."""
         self._notebooks.clear()
 
 

@@ -146,6 +146,7 @@ class _Channel:
         self.sock = sock
         self.sandboxes: set[int] = set()  # forked and not yet reaped
         self.statuses: dict[int, int] = {}  # reaped sandbox -> wait status
+        self.forgotten: set[int] = set()  # killed on purpose, still exiting: nobody will ask
 
 
 class _Template:
@@ -214,10 +215,11 @@ class _Template:
             os.close(fd)
         if op == "status":
             return {"status": self.status(channel, request["pid"], request.get("wait", 1.0))}
+        wait = request.get("wait", True) is not False
         if op == "kill_tree":
-            return {"killed": self.kill_tree(channel, request["pids"])}
+            return {"killed": self.kill_tree(channel, request["pids"], wait)}
         if op == "sweep":
-            return {"killed": self.kill_tree(channel, list(channel.sandboxes))}
+            return {"killed": self.kill_tree(channel, list(channel.sandboxes), wait)}
         return {"error": f"unknown request {op!r}"}
 
     def spawn(self, channel: _Channel, fds: list[int], config: dict) -> int:
@@ -252,9 +254,15 @@ class _Template:
                 return
             if pid == 0:
                 return
-            for channel in self.channels.values():
-                if pid in channel.sandboxes:
-                    channel.sandboxes.discard(pid)
+            self._reaped(pid, status)
+
+    def _reaped(self, pid: int, status: int) -> None:
+        for channel in self.channels.values():
+            if pid in channel.sandboxes:
+                channel.sandboxes.discard(pid)
+                if pid in channel.forgotten:
+                    channel.forgotten.discard(pid)
+                else:
                     channel.statuses[pid] = status
 
     def status(self, channel: _Channel, pid: int, wait: float):
@@ -269,9 +277,29 @@ class _Template:
             return {"signal": os.WTERMSIG(status)}
         return {"exit": os.waitstatus_to_exitcode(status)}
 
-    def kill_tree(self, channel: _Channel, pids: list[int]) -> int:
+    def _wait_for(self, pids: set[int], deadline: float) -> None:
+        """Reap these children of the template (killed) as they die, until ``deadline``."""
+        pids = set(pids)
+        pause = 0.0005
+        while pids and time.monotonic() < deadline:
+            for pid in list(pids):
+                try:
+                    done, status = os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pids.discard(pid)
+                    continue
+                if done:
+                    pids.discard(pid)
+                    self._reaped(pid, status)
+            if pids:
+                time.sleep(pause)
+                pause = min(pause * 2, 0.005)
+
+    def kill_tree(self, channel: _Channel, pids: list[int], wait: bool = True) -> int:
         """SIGKILL the sandboxes ``pids`` of ``channel``, everything they started and
-        every orphan of the template; return once all are gone.
+        every orphan of the template; return once all are gone, or (``wait`` false)
+        once every one of them has been sent SIGKILL: then a process cannot fork or
+        run any more, and the loop reaps it when it has finished exiting.
 
         Only the channel's own processes are touched: a pid that is not one of its
         unreaped sandboxes (another job's, or reused by now) is ignored. As root, each
@@ -284,12 +312,21 @@ class _Template:
         doomed = {pid for pid in mine if pid in channel.sandboxes}
         uids = {self.uids[pid] for pid in mine if pid in self.uids}
         killed: set[int] = set()
+        # Killed earlier and still unmapping their memory: reading their /proc files
+        # would wait for that (~10 ms each), so without ``wait`` they are not read.
+        exiting = set().union(*(other.forgotten for other in self.channels.values()))
         deadline = time.monotonic() + 10  # a process exiting with gigabytes mapped takes a while
         while time.monotonic() < deadline:
-            children, owned = _process_table(uids)
+            if wait:
+                children, owned = _process_table(uids)
+            else:
+                children, owned = _process_table(uids, skip=killed | exiting)
             every_sandbox = self.sandboxes
             roots = doomed | {pid for pid in children.get(me, ()) if pid not in every_sandbox}
-            victims = (_subtrees(children, roots) | owned) - {me}
+            if wait:
+                victims = (_subtrees(children, roots) | owned) - {me}
+            else:  # what the killed ones forked before the signal reached them, too
+                victims = (_subtrees(children, roots | killed, known_alive=killed) | owned) - {me} - killed
             if not victims:
                 break
             for pid in victims:
@@ -298,22 +335,30 @@ class _Template:
                     killed.add(pid)
                 except ProcessLookupError:
                     pass
-            time.sleep(0.002)
+            # Our own children among them are waited for directly, which is much
+            # cheaper than reading /proc again while they unmap their memory.
+            ours = victims & set(children.get(me, ()))
+            if wait and ours:
+                self._wait_for(ours, deadline)
+            elif wait:
+                time.sleep(0.002)  # grandchildren: they are reparented to us as they die
             self.reap()
-            doomed = {pid for pid in doomed if _alive(pid)}
+            doomed = {pid for pid in doomed if _alive(pid)} if wait else doomed - killed
         for pid in mine:  # killed on purpose: nobody will ask how they died
             channel.statuses.pop(pid, None)
             self.uids.pop(pid, None)
+            if pid in channel.sandboxes:
+                channel.forgotten.add(pid)
         return len(killed)
 
 
-def _process_table(uids: set[int]) -> tuple[dict[int, list[int]], set[int]]:
+def _process_table(uids: set[int], skip: set[int] = frozenset()) -> tuple[dict[int, list[int]], set[int]]:
     """Living (not zombie) processes by parent pid, and those whose real uid is in
-    ``uids``, from /proc."""
+    ``uids``, from /proc; the pids in ``skip`` are left out unread."""
     children: dict[int, list[int]] = {}
     owned: set[int] = set()
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+        if not entry.isdigit() or int(entry) in skip:
             continue
         try:
             with open(f"/proc/{entry}/stat", "rb") as handle:
@@ -336,9 +381,9 @@ def _children_by_parent() -> dict[int, list[int]]:
     return _process_table(set())[0]
 
 
-def _subtrees(children: dict[int, list[int]], roots: set[int]) -> set[int]:
+def _subtrees(children: dict[int, list[int]], roots: set[int], known_alive: set[int] = frozenset()) -> set[int]:
     found: set[int] = set()
-    stack = [pid for pid in roots if _alive(pid)]
+    stack = [pid for pid in roots if pid in known_alive or _alive(pid)]
     while stack:
         pid = stack.pop()
         if pid in found:
