@@ -13,12 +13,19 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from autograder.errors import StudentException
-from grading_tests.diagnose import FP_WARNING, MODIFIED_IN_PLACE, STATE_KEPT, GradingFailure, compact
+from grading_tests.diagnose import FP_WARNING, MODIFIED_IN_PLACE, STATE_KEPT, GradingFailure, LazyText, compact
 from grading_tests.reference import KINK_MARGIN
 
 
-def describe_inputs(args: Mapping[str, object]) -> str:
-    """``"\\n  with z = [...]"`` lines for a failure message (arrays shown compactly)."""
+def describe_inputs(args: Mapping[str, object]) -> LazyText:
+    """``"\\n  with z = [...]"`` lines for a failure message (arrays shown compactly),
+    formatted only if a message is built (a passing check formats nothing). The values
+    are not copied: describe inputs that stay as they are until the check is done."""
+    args = dict(args)
+    return LazyText(lambda: _input_lines(args))
+
+
+def _input_lines(args: Mapping[str, object]) -> str:
     lines = []
     for name, value in args.items():
         if isinstance(value, dict):

@@ -9,7 +9,7 @@ difference has a known signature (a factor of N, a sign flip, a transposition, .
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -99,6 +99,41 @@ def signature_of(message: str) -> str | None:
     return None
 
 
+class LazyText:
+    """Part of a failure message, built only if the message is: formatting a check's
+    inputs (``np.array2string``) took longer than the check itself, and most checks
+    pass. ``str()``, ``format()`` (f-strings) and ``+`` with a string or another
+    ``LazyText`` give the text, computed once."""
+
+    __slots__ = ("_build", "_text")
+
+    def __init__(self, build: Callable[[], str]):
+        self._build = build
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            self._text = self._build()
+            self._build = None
+        return self._text
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    def __add__(self, other):
+        if isinstance(other, (str, LazyText)):
+            return LazyText(lambda: str(self) + str(other))
+        return NotImplemented
+
+    def __radd__(self, other):
+        if isinstance(other, str):
+            return LazyText(lambda: other + str(self))
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"LazyText({str(self)!r})"
+
+
 class GradingFailure(AssertionError):
     """A check failed; ``str(self)`` is the diagnosis shown to the student.
 
@@ -106,7 +141,8 @@ class GradingFailure(AssertionError):
     the message unless given; the harness reports it as the outcome's ``diagnosis``.
     """
 
-    def __init__(self, message: str, signature: str | None = None):
+    def __init__(self, message: str | LazyText, signature: str | None = None):
+        message = str(message)
         super().__init__(message)
         self.signature = signature if signature is not None else signature_of(message)
 
@@ -220,12 +256,13 @@ def array_problem(got, expected: np.ndarray, *, tol: float, batch: int | None = 
     return f"its values are wrong (relative error {err:.2g})"
 
 
-def check_array(got, expected, *, what: str, tol: float, batch: int | None = None, inputs: str = "",
-                atol: float = 0.0) -> None:
+def check_array(got, expected, *, what: str, tol: float, batch: int | None = None,
+                inputs: str | LazyText = "", atol: float = 0.0) -> None:
     """Raise :class:`GradingFailure` unless ``got`` matches ``expected`` within ``tol``.
 
     ``what`` names the result (``"`relu(z)`"``); ``inputs`` is a compact description of
-    the inputs, shown with the expected and actual values.
+    the inputs (a ``LazyText`` is formatted only if the check fails), shown with the
+    expected and actual values.
     """
     expected = np.asarray(expected)
     problem = array_problem(got, expected, tol=tol, batch=batch, atol=atol)
@@ -233,7 +270,8 @@ def check_array(got, expected, *, what: str, tol: float, batch: int | None = Non
         raise GradingFailure(f"{what} is wrong: {problem}.{inputs}{expected_got(expected, got)}")
 
 
-def check_scalar(got, expected: float, *, what: str, tol: float, batch: int | None = None, inputs: str = "") -> None:
+def check_scalar(got, expected: float, *, what: str, tol: float, batch: int | None = None,
+                 inputs: str | LazyText = "") -> None:
     """Like :func:`check_array` for a function that must return one Python float."""
     if isinstance(got, np.ndarray) and got.size == 1:
         raise GradingFailure(
@@ -329,7 +367,7 @@ def _error_list(got, expected, order) -> str:
 
 
 def check_gradients(got, expected, *, what: str, order, tol: float, batch: int | None = None,
-                    variants=None, inputs: str = "", noun: str = "gradient",
+                    variants=None, inputs: str | LazyText = "", noun: str = "gradient",
                     order_text: str = "in backward order") -> None:
     """Raise :class:`GradingFailure` unless the dict ``got`` matches ``expected``."""
     problem = gradients_problem(got, expected, order=order, tol=tol, batch=batch,

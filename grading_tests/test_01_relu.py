@@ -11,6 +11,7 @@ from grading_tests.diagnose import (
     NOT_EXACT_AT_EXTREMES,
     RELU_GRAD_AT_ZERO,
     GradingFailure,
+    LazyText,
     check_array,
     compact,
     expected_got,
@@ -175,7 +176,8 @@ def test_numerical_gradient_accuracy(nb_relu, rng):
         got = call(nb_relu, "numerical_gradient", {"f": f, "x": x}, may_modify=("f",), modify_hint=RESTORE_X)
         expected = local.gradient(x)
         what = "`numerical_gradient(f, x)`"
-        inputs = f"\n  with f(x) = sum(a * x**3 + b * sin(x)) + c * sum(x)**2 and x = {compact(x)}"
+        inputs = LazyText(
+            lambda x=x: f"\n  with f(x) = sum(a * x**3 + b * sin(x)) + c * sum(x)**2 and x = {compact(x)}")
         named = numerical_gradient_problem(got, local, x, 1e-6)
         if named:
             raise GradingFailure(f"{what} is wrong: {named}.{inputs}{expected_got(expected, got)}")

@@ -6,6 +6,7 @@ import pytest
 from autograder import testfunctions
 from grading_tests import diagnose as d
 from grading_tests import reference as ref
+from grading_tests import checks
 from grading_tests.checks import call, distinct_sizes
 
 RNG = np.random.default_rng(0)
@@ -151,6 +152,22 @@ def test_call_detects_an_argument_modified_in_place():
     with pytest.raises(d.GradingFailure, match=d.MODIFIED_IN_PLACE):
         call(FakeNotebook(relu=relu), "relu", {"z": np.array([-1.0, 2.0])})
     assert call(FakeNotebook(relu=lambda z: np.maximum(z, 0)), "relu", {"z": np.array([-1.0, 2.0])}).tolist() == [0, 2]
+
+
+def test_inputs_are_formatted_only_when_a_check_fails(monkeypatch):
+    formatted = []
+    monkeypatch.setattr(checks, "compact", lambda a: formatted.append(a) or d.compact(a))
+    z = np.array([-1.5, 2.0])
+    d.check_array(np.maximum(z, 0), np.maximum(z, 0), what="`relu(z)`", tol=0.0,
+                  inputs=checks.describe_inputs({"z": z, "params": {"W1": EXPECTED}}))
+    assert formatted == []
+    with pytest.raises(d.GradingFailure) as failure:
+        d.check_array(z, np.maximum(z, 0), what="`relu(z)`", tol=0.0,
+                      inputs=checks.describe_inputs({"z": z, "params": {"W1": EXPECTED}}))
+    assert str(failure.value) == (
+        "`relu(z)` is wrong: its values are wrong (relative error 0.38).\n  with z = [-1.5, 2. ] (shape (2,), float64)"
+        "\n  with params = {W1: shape (5, 3)}\n  expected: [0., 2.] (shape (2,), float64)"
+        "\n  got:      [-1.5, 2. ] (shape (2,), float64)")
 
 
 def test_call_detects_state_kept_between_calls():
