@@ -86,7 +86,11 @@ VARIANT_TEXT = {
 }
 
 
-def named_variants(variants: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, Mapping[str, np.ndarray]]:
+#: Gradients (or parameters) by the name of the mistake that yields them.
+Variants = Mapping[str, Mapping[str, np.ndarray]]
+
+
+def named_variants(variants: Variants) -> dict[str, Mapping[str, np.ndarray]]:
     """Reference variants keyed by what a student reads."""
     return {VARIANT_TEXT[key]: grads for key, grads in variants.items()}
 
@@ -314,7 +318,7 @@ def gradients_problem(
     order: Iterable[str],
     tol: float,
     batch: int | None = None,
-    variants: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+    variants: Variants | Callable[[], Variants] | None = None,
     noun: str = "gradient",
     order_text: str = "in backward order",
 ) -> str | None:
@@ -322,7 +326,8 @@ def gradients_problem(
 
     ``order`` is the backward order (the first wrong parameter in it is where to look).
     ``variants`` maps the name of a known mistake to the gradients that mistake yields;
-    if the student's gradients match one of those, the message names it.
+    if the student's gradients match one of those, the message names it. It may be a
+    function returning that mapping, called only when some gradient is wrong.
     """
     order = tuple(order)
     if not isinstance(got, dict):
@@ -339,6 +344,8 @@ def gradients_problem(
     if not wrong:
         return None
 
+    if callable(variants):
+        variants = variants()
     for name, variant in (variants or {}).items():
         if all(
             array_problem(got[k], variant[k], tol=tol, batch=batch) is None for k in order
@@ -369,8 +376,16 @@ def _error_list(got, expected, order) -> str:
 def check_gradients(got, expected, *, what: str, order, tol: float, batch: int | None = None,
                     variants=None, inputs: str | LazyText = "", noun: str = "gradient",
                     order_text: str = "in backward order") -> None:
-    """Raise :class:`GradingFailure` unless the dict ``got`` matches ``expected``."""
+    """Raise :class:`GradingFailure` unless the dict ``got`` matches ``expected``.
+
+    ``variants``: the reference's wrong variants by key (``VARIANT_TEXT``), or a function
+    returning them; a function is called only when ``got`` is wrong, so a passing check
+    does not compute them.
+    """
+    def named():
+        return named_variants((variants() if callable(variants) else variants) or {})
+
     problem = gradients_problem(got, expected, order=order, tol=tol, batch=batch,
-                                variants=named_variants(variants or {}), noun=noun, order_text=order_text)
+                                variants=named, noun=noun, order_text=order_text)
     if problem is not None:
         raise GradingFailure(f"{what} is wrong: {problem}{inputs}")

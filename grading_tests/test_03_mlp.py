@@ -87,7 +87,7 @@ def student_gradients(nb, X, y, params, **options):
 def check_backward(got, X, y, params):
     L = ref.layer_count(params)
     check_gradients(got, ref.mlp_grads(X, y, params), what="`mlp_backward`", order=ref.mlp_backward_order(L),
-                    tol=VALUE_TOLERANCE, batch=X.shape[0], variants=ref.mlp_grad_variants(X, y, params),
+                    tol=VALUE_TOLERANCE, batch=X.shape[0], variants=lambda: ref.mlp_grad_variants(X, y, params),
                     inputs=inputs_text(X, y, params))
 
 
@@ -97,7 +97,7 @@ def check_backward(got, X, y, params):
 def check_init(got, layer_sizes, seed):
     L = len(layer_sizes) - 1
     check_gradients(got, ref.init_mlp(layer_sizes, seed), what=f"`init_mlp({layer_sizes}, seed={seed})`",
-                    order=ref.mlp_keys(L), tol=1e-12, variants=ref.init_variants(layer_sizes, seed),
+                    order=ref.mlp_keys(L), tol=1e-12, variants=lambda: ref.init_variants(layer_sizes, seed),
                     noun="parameter", order_text="")
 
 

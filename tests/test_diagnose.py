@@ -108,6 +108,22 @@ def test_reference_variants_differ_from_the_truth():
                for k in mlp)
 
 
+def test_variants_given_as_a_function_are_computed_only_for_a_wrong_result():
+    calls = []
+
+    def variants():
+        calls.append(1)
+        return {"relu_mask_missing": {**grads(), "W1": 3 * EXPECTED.T}}
+
+    d.check_gradients(grads(), grads(), what="`backward`", order=("W2", "b2", "W1", "b1"), tol=1e-10,
+                      variants=variants)
+    assert calls == []
+    with pytest.raises(d.GradingFailure, match=d.RELU_MASK_MISSING):
+        d.check_gradients({**grads(), "W1": 3 * EXPECTED.T}, grads(), what="`backward`",
+                          order=("W2", "b2", "W1", "b1"), tol=1e-10, variants=variants)
+    assert calls == [1]
+
+
 def test_failure_carries_the_signature_key_of_the_phrase_it_contains():
     assert d.GradingFailure(f"`backward` is wrong: it has a {d.SIGN_FLIP}").signature == "sign-flip"
     assert d.GradingFailure("something else").signature is None
