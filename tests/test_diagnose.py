@@ -124,6 +124,23 @@ def test_variants_given_as_a_function_are_computed_only_for_a_wrong_result():
     assert calls == [1]
 
 
+def test_stacked_finite_differences_are_the_loop_bit_for_bit():
+    rng = np.random.default_rng(1)
+    for N, D, H in ((7, 9, 5), (1, 3, 8), (6, 5, 5)):  # odd sizes put stacked copies off 16-byte boundaries
+        X, y = rng.normal(size=(N, D)), rng.normal(size=(N, 1))
+        params = {"W1": rng.normal(size=(D, H)), "b1": rng.normal(size=H),
+                  "W2": rng.normal(size=(H, 1)), "b2": rng.normal(size=1)}
+        for key in ref.TWO_LAYER_KEYS:
+            loop = ref.central_difference(lambda p: ref.two_layer_loss(X, y, {**params, key: p}), params[key])
+            assert ref.two_layer_loss_central_difference(X, y, params, key).tobytes() == loop.tobytes()
+    for sizes, N in (([5, 7, 3, 1], 9), ([3, 4, 6, 5, 1], 1)):
+        X, y = rng.normal(size=(N, sizes[0])), rng.integers(0, 2, size=(N, 1)).astype(float)
+        params = {**ref.init_mlp(sizes, 3), **{f"b{l}": rng.normal(size=n) for l, n in enumerate(sizes[1:], 1)}}
+        for key in params:
+            loop = ref.central_difference(lambda p: ref.mlp_loss(X, y, {**params, key: p}), params[key])
+            assert ref.mlp_loss_central_difference(X, y, params, key).tobytes() == loop.tobytes()
+
+
 def test_failure_carries_the_signature_key_of_the_phrase_it_contains():
     assert d.GradingFailure(f"`backward` is wrong: it has a {d.SIGN_FLIP}").signature == "sign-flip"
     assert d.GradingFailure("something else").signature is None
