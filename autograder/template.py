@@ -353,8 +353,10 @@ class _Template:
 
 
 def _process_table(uids: set[int], skip: set[int] = frozenset()) -> tuple[dict[int, list[int]], set[int]]:
-    """Living (not zombie) processes by parent pid, and those whose real uid is in
-    ``uids``, from /proc; the pids in ``skip`` are left out unread."""
+    """Living (not zombie) processes by parent pid, and those whose uid is in ``uids``,
+    from /proc; the pids in ``skip`` are left out unread. A process that made itself
+    non-dumpable shows as root's here, but it cannot leave the tree under the template
+    (the template is their subreaper), which is searched too."""
     children: dict[int, list[int]] = {}
     owned: set[int] = set()
     for entry in os.listdir("/proc"):
@@ -365,12 +367,11 @@ def _process_table(uids: set[int], skip: set[int] = frozenset()) -> tuple[dict[i
                 fields = handle.read().rsplit(b")", 1)[1].split()
             if fields[0] in (b"Z", b"X"):
                 continue
-            if uids:
-                with open(f"/proc/{entry}/status", "rb") as handle:
-                    uid_line = next(line for line in handle if line.startswith(b"Uid:"))
-                if int(uid_line.split()[1]) in uids:
-                    owned.add(int(entry))
-        except (OSError, IndexError, StopIteration, ValueError):
+            # /proc/N belongs to the process's uid (sandboxes stay dumpable); unlike
+            # /proc/N/status, reading it never waits for an exiting process to unmap.
+            if uids and os.stat(f"/proc/{entry}").st_uid in uids:
+                owned.add(int(entry))
+        except (OSError, IndexError, ValueError):
             continue
         children.setdefault(int(fields[1]), []).append(int(entry))
     return children, owned
