@@ -75,6 +75,26 @@ def test_ipython_semantics_magics_and_shell_lines():
     assert namespace["w"] == 6 and list(namespace["out"]) == ["hi"]
 
 
+def test_plain_python_cells_keep_what_a_notebook_relies_on():
+    """Valid Python skips IPython's parsing, yet behaves as in Jupyter: IPython's
+    builtins exist, a __future__ import holds for later cells, a function's source can
+    be read, and a cell that is only IPython (indented paste, `?` help) still runs."""
+    namespace = {}
+    results = run_cells(new_shell(namespace), [
+        "from __future__ import annotations\nshell = get_ipython()\ndisplay('shown')",
+        "def f(x: NotDefinedAnywhere) -> int:\n    return 1",
+        "import inspect\nsource = inspect.getsource(f)",
+        "    indented = 1",
+        "len?",
+        "print(undefined_name)",
+    ])
+    assert [r.error for r in results[:5]] == [None] * 5, results
+    assert namespace["shell"] is not None and namespace["indented"] == 1
+    assert namespace["f"].__annotations__["x"] == "NotDefinedAnywhere"  # postponed by cell 1's import
+    assert namespace["source"].startswith("def f(x")
+    assert results[5].error == "cell 6: NameError: name 'undefined_name' is not defined"
+
+
 def test_a_cell_past_its_time_limit_is_stopped():
     results = run_cells(new_shell({}), ["while True: pass", "done = True"], cell_timeout=0.5)
     assert "longer than 0.5 s" in results[0].error
