@@ -86,7 +86,7 @@ def encode(value: Any, limits: CodecLimits = DEFAULT_LIMITS,
     counter = [limits.max_elements]
     tree = _to_tree(value, buffers, 0, counter, limits, handle_id)
     try:
-        header = json.dumps(tree, allow_nan=False, separators=(",", ":")).encode("ascii")
+        header = _JSON_ENCODER.encode(tree).encode("ascii")
     except ValueError as error:  # e.g. an int with more digits than Python will print
         raise CodecError(f"cannot encode: {error}") from None
     body_length = sum(len(buffer) for buffer in buffers)
@@ -163,7 +163,7 @@ def decode(header: bytes, body, limits: CodecLimits = DEFAULT_LIMITS,
     if len(header) > limits.max_header_bytes:
         raise CodecError("message header too large")
     try:
-        tree = json.loads(bytes(header).decode("ascii"), parse_constant=_refuse_constant)
+        tree = _JSON_DECODER.decode(bytes(header).decode("ascii"))
     except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
         raise CodecError(f"malformed message header: {str(error)[:200]}") from None
     state = _DecodeState(memoryview(body), limits, handle or _default_handle)
@@ -175,6 +175,11 @@ def decode(header: bytes, body, limits: CodecLimits = DEFAULT_LIMITS,
 
 def _refuse_constant(name: str):
     raise CodecError(f"malformed message header: literal {name}")
+
+
+#: Made once: json.dumps and json.loads with options build a new one for every message.
+_JSON_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+_JSON_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
 def _default_handle(ref_id, type_name) -> HandleRef:
