@@ -134,7 +134,8 @@ def start_grading(submission: Submission, *, seed: int, limits, template):
     warm_up(seed)  # once per process and seed: pytest configured, the hidden tests collected
 
     def work() -> bytes:
-        return encode_report(grade_here(submission, seed=seed, limits=limits, template=template))
+        report = grade_here(submission, seed=seed, limits=limits, template=template)
+        return encode_answer(report, _new_references())
 
     return Child(work, timeout=submission_timeout(limits))
 
@@ -147,13 +148,14 @@ def report_from_answer(submission: Submission, seed: int, answer, seconds: float
         detail = answer.reason + ("\n" + answer.output if answer.output else "")
         return GradeReport(submission.student, seed, execution_time=seconds, failure=detail)
     try:
-        report = decode_report(answer)
+        report, references = decode_answer(answer)
     except Exception:  # noqa: BLE001 - a garbled answer is a failed grading, not a crash
         return GradeReport(submission.student, seed, execution_time=seconds,
                            failure="the grading process sent an unreadable result:\n" + traceback.format_exc())
     if report.student != submission.student or report.seed != seed:
         return GradeReport(submission.student, seed, execution_time=seconds,
                            failure="the grading process answered for another submission")
+    _keep_references(references)
     return report
 
 
@@ -172,6 +174,45 @@ def grade_submission(folder: Path, *, seed: int, limits, template, student: str 
     if not tidy_template(template):
         template.close()  # broken by this submission: nobody may fork from it again
     return report
+
+
+def encode_answer(report: GradeReport, references: dict[bytes, object]) -> bytes:
+    """What a grading child sends back: its report, and the trusted references it
+    computed (``grading_tests.reference``: the next children need not compute them
+    again), as one frame of ``autograder.codec`` (plain data only, nothing that runs)."""
+    from autograder import codec
+
+    entries = [[key.hex(), value] for key, value in references.items()]
+    try:
+        frame = codec.encode({"report": encode_report(report).decode("utf-8"), "references": entries})
+    except codec.CodecError:  # a reference that cannot cross is simply computed again
+        frame = codec.encode({"report": encode_report(report).decode("utf-8"), "references": []})
+    return b"".join(bytes(part) for part in frame)
+
+
+def decode_answer(payload: bytes) -> tuple[GradeReport, dict[bytes, object]]:
+    from autograder import codec
+
+    header_length, body_length = codec.PREFIX.unpack_from(payload)
+    if 8 + header_length + body_length != len(payload):
+        raise ValueError("the answer is not one whole frame")
+    data = codec.decode(payload[8:8 + header_length], payload[8 + header_length:])
+    references = {bytes.fromhex(key): value for key, value in data["references"]}
+    return decode_report(data["report"].encode("utf-8")), references
+
+
+def _new_references() -> dict[bytes, object]:
+    from grading_tests import reference
+
+    return reference.new_entries()
+
+
+def _keep_references(references: dict[bytes, object]) -> None:
+    """Hand the references a child computed to the children forked after it."""
+    if references:
+        from grading_tests import reference
+
+        reference.add_entries(references)
 
 
 def encode_report(report: GradeReport) -> bytes:
