@@ -21,7 +21,9 @@ from autograder.examples import SOURCE_DIR, UNFINISHED, leave_unfinished, strip_
 
 def variants() -> list[tuple[str, dict[str, str]]]:
     """(label, stem -> notebook JSON text) for every kind of student, in cohort order."""
-    import nbformat
+    from autograder.execute import _nbformat
+
+    nbformat = _nbformat()  # without the optional module that makes importing it take seconds
 
     from grading_tests.mistakes import MISTAKES, apply_mistake
 
