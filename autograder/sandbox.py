@@ -433,7 +433,10 @@ class SandboxSubmission:
         for transport in self._transports:
             transport.drop()
         if self._spawned:
-            self.template.kill_tree(self._spawned, wait=wait)
+            try:
+                self.template.kill_tree(self._spawned, wait=wait)
+            except RuntimeError:  # the channel or the template is gone, and its sandboxes with it
+                pass
         for reader in self._readers:
             reader.finish(wait)
         for stem in dict.fromkeys(reader.stem for reader in self._readers):

@@ -340,3 +340,41 @@ def test_kill_tree_never_touches_a_process_that_is_not_its_own(template):
     finally:
         bystander.kill()
         bystander.wait()
+
+
+PID = "import os\ndef pid():\n    return os.getpid()"
+
+
+def test_channels_of_one_template_keep_their_sandboxes_apart(template):
+    """A batch's jobs share one template, each through a channel: one job's clean-up
+    (after its submission, or a whole sweep) never reaches the other job's sandboxes,
+    and closing a channel ends its own sandboxes only."""
+    with template.channel() as job_a, template.channel() as job_b:
+        first = SandboxSubmission(job_a, {"n01": [RELU, PID]})
+        second = SandboxSubmission(job_b, {"n01": [RELU, PID]})
+        a, b = first.notebook("n01").pid(), second.notebook("n01").pid()
+        job_a.sweep()
+        job_a.kill_tree([b])
+        assert not _alive(a) and _alive(b)
+        assert second.notebook("n01").relu(np.array([-1.0, 2.0])).tolist() == [0.0, 2.0]
+        first.close()
+        third = SandboxSubmission(job_b, {"n01": [RELU, PID]})
+        c = third.notebook("n01").pid()
+    deadline = time.monotonic() + 5
+    while (_alive(b) or _alive(c)) and time.monotonic() < deadline:  # ended when their channel closed
+        time.sleep(0.02)
+    assert not _alive(b) and not _alive(c)
+    assert template.alive()
+    second.close()  # nothing left to do, and no error for it
+    third.close()
+
+
+def test_closing_without_waiting_kills_at_once_and_the_template_reaps(template, submit):
+    submission = submit(n01=[RELU, PID], n02=[RELU, PID])
+    pids = [submission.notebook("n01").pid(), submission.notebook("n02").pid()]
+    submission.close(wait=False)  # how grading ends a submission: SIGKILL, then on with the next one
+    deadline = time.monotonic() + 5
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not [pid for pid in pids if _alive(pid)]
+    assert template.sweep() == 0  # nothing left for the sweep after a submission
