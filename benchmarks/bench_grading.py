@@ -414,7 +414,8 @@ def plot(path: Path, points, fit, nbgrader_per_submission, otter_per_submission,
     fig, ax = plt.subplots(figsize=(7, 4.2))
     ax.plot(sizes, [t for _, t in points], "o", color="C0", label="ours, measured (2 jobs)")
     a, b, r2 = fit
-    grid = [1, top]
+    # a + b n is curved on log-log axes: draw it through many points, not two
+    grid = [top ** (i / 60) for i in range(61)]
     ax.plot(grid, [a + b * n for n in grid], "-", color="C0", alpha=0.6,
             label=f"ours, fit: {a:.1f} s + {b * 1e3:.0f} ms x n  (R² {r2:.4f})")
     if nbgrader_per_submission:
