@@ -487,21 +487,52 @@ def _grade_all(submissions: list[Submission], *, batch: bool, seed: int, limits,
         (submission,) = submissions
         warm_up(seed)  # while the template imports its own (two cores: ~3 s saved)
         with open_slot() as template:
-            yield grade_submission(submission.folder, seed=seed, limits=limits, template=template,
-                                   student=submission.student)
+            report = grade_submission(submission.folder, seed=seed, limits=limits, template=template,
+                                      student=submission.student)
+            lost = not template_alive(template)
+        if lost and suffered(report):
+            with open_slot() as template:  # a fresh template
+                report = regraded(grade_submission(submission.folder, seed=seed, limits=limits,
+                                                   template=template, student=submission.student))
+        yield report
         return
 
     def start(submission: Submission, template):
         started[submission.student] = time.perf_counter()
         return start_grading(submission, seed=seed, limits=limits, template=template)
 
+    def retry(submission: Submission, answer) -> bool:
+        if suffered(report_from_answer(submission, seed, answer)):
+            again.add(submission.student)
+            return True
+        return False
+
     started: dict[str, float] = {}
+    again: set[str] = set()
     with _progress_bar(len(submissions), enabled=progress) as bar:
         for submission, answer in run_batch(
                 submissions, jobs=jobs or os.cpu_count() or 1, start=start, tidy=tidy_template,
-                prepare=lambda: warm_up(seed), open_template=open_slot):
+                prepare=lambda: warm_up(seed), open_template=open_slot, retry=retry):
             bar.update(1)
-            yield report_from_answer(submission, seed, answer, time.perf_counter() - started[submission.student])
+            report = report_from_answer(submission, seed, answer, time.perf_counter() - started[submission.student])
+            yield regraded(report) if submission.student in again else report
+
+
+def template_alive(template) -> bool:
+    return template == IN_PROCESS or template.alive()
+
+
+def suffered(report: GradeReport) -> bool:
+    """Whether a report shows the grader's own trouble (a failed grading, an internal
+    error), as a lost template leaves it."""
+    return report.failure is not None or any(test.internal_error for test in report.tests)
+
+
+def regraded(report: GradeReport) -> GradeReport:
+    from dataclasses import replace
+
+    note = "the template stopped while this submission was graded; it was graded again on a fresh one"
+    return replace(report, events=(note, *report.events))
 
 
 def _progress_bar(total: int, enabled: bool):

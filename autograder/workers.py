@@ -280,6 +280,11 @@ class _Slot(Generic[Template]):
             close_unentered(starting)
 
 
+def _template_alive(template) -> bool:
+    alive = getattr(template, "alive", None)
+    return alive() if callable(alive) else True
+
+
 def close_unentered(manager) -> None:
     """End a template that was started but never entered (its process is running)."""
     close = getattr(manager, "close", None)
@@ -293,6 +298,7 @@ def run_batch(items: Iterable[Item], *, jobs: int,
               start: Callable[[Item, Template], Child],
               tidy: Callable[[Template], bool] = lambda template: True,
               prepare: Callable[[], None] = warm_up,
+              retry: Callable[[Item, "bytes | ChildFailed"], bool] = lambda item, answer: False,
               ) -> Iterator[tuple[Item, bytes | ChildFailed]]:
     """Run ``start(item, template)`` for every item, ``jobs`` at a time, and yield each
     item with its child's answer (or the ``ChildFailed``) as it completes.
@@ -300,12 +306,15 @@ def run_batch(items: Iterable[Item], *, jobs: int,
     Every slot's template starts at once (and the parent warms up meanwhile); all are
     closed when the batch ends or the generator is closed. After each child, ``tidy(template)`` cleans up after it
     and says whether the template is still usable; a slot's template is renewed when
-    it is not, or when the child failed.
+    it is not, or when the child failed. An item whose template was lost while it was
+    graded (not the student's doing: the grader's own processes) is graded once more,
+    on a fresh one, if ``retry(item, answer)`` says its answer suffered from it.
     """
     queue = deque(items)
     slots = [_Slot(open_template) for _ in range(max(1, min(jobs, len(queue))))]
     free = list(slots)
     running: dict[int, tuple[Item, Child, _Slot]] = {}
+    retried: set[int] = set()
     try:
         for slot in slots:
             slot.start()
@@ -330,9 +339,14 @@ def run_batch(items: Iterable[Item], *, jobs: int,
                     answer: bytes | ChildFailed = child.result()
                 except ChildFailed as failure:
                     answer = failure
+                lost = not _template_alive(slot.template)
                 if isinstance(answer, ChildFailed) or not tidy(slot.template):
                     slot.close()
                 free.append(slot)
+                if lost and id(item) not in retried and retry(item, answer):
+                    retried.add(id(item))
+                    queue.appendleft(item)
+                    continue
                 yield item, answer
     finally:
         for _, child, _ in running.values():

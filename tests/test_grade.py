@@ -287,3 +287,38 @@ def test_files_shipped_with_a_submission_are_never_imported(tmp_path, monkeypatc
     assert code == 0
     assert load(out / "results.json")["score"] == 100
     assert not canary.exists()
+
+
+@pytest.mark.parametrize("batch", [True, False])
+def test_a_template_lost_during_grading_costs_no_student_a_point(tmp_path, monkeypatch, batch):
+    """The sandbox template is the grader's own process: if it dies under a submission
+    (here: killed from inside bob's grading, the first time only), the submissions it
+    was serving are graded again on a fresh one, and the log says so."""
+    real = grade.grade_here
+    marker = tmp_path / "killed-once"
+
+    def losing_the_template(submission, **kwargs):
+        if submission.student == "bob" and not marker.exists():
+            marker.write_text("done")
+            os.kill(kwargs["template"].process.pid, signal.SIGKILL)
+            time.sleep(0.3)
+        return real(submission, **kwargs)
+
+    monkeypatch.setattr(grade, "grade_here", losing_the_template)
+    relu_only = tmp_path / "relu_only"  # one notebook: quick to grade
+    relu_only.mkdir()
+    shutil.copy(SOURCE / "01_relu.ipynb", relu_only)
+    out = tmp_path / "out"
+    if batch:
+        target = tmp_path / "submitted"
+        for student in ("alice", "bob", "carol"):
+            shutil.copytree(relu_only, target / student / "backprop")
+    else:
+        target = tmp_path / "bob"
+        shutil.copytree(relu_only, target)
+    assert main(["grade", str(target), "--out", str(out), "--seed", str(SEED), "--jobs", "2"]) == 0
+    assert marker.exists()
+    folders = [out / name for name in ("alice", "bob", "carol")] if batch else [out]
+    for folder in folders:
+        assert load(folder / "results.json")["score"] == 15
+    assert "graded again on a fresh one" in (out / "grader.log").read_text()
