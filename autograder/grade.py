@@ -182,11 +182,12 @@ def encode_answer(report: GradeReport, references: dict[bytes, object]) -> bytes
     again), as one frame of ``autograder.codec`` (plain data only, nothing that runs)."""
     from autograder import codec
 
+    text = encode_report(report).decode("utf-8")
     entries = [[key.hex(), value] for key, value in references.items()]
     try:
-        frame = codec.encode({"report": encode_report(report).decode("utf-8"), "references": entries})
+        frame = codec.encode({"report": text, "references": entries})
     except codec.CodecError:  # a reference that cannot cross is simply computed again
-        frame = codec.encode({"report": encode_report(report).decode("utf-8"), "references": []})
+        frame = codec.encode({"report": text, "references": []})
     return b"".join(bytes(part) for part in frame)
 
 
@@ -478,7 +479,7 @@ def _grade_all(submissions: list[Submission], *, batch: bool, seed: int, limits,
                shared: "SharedTemplate | None", progress: bool) -> Iterator[GradeReport]:
     """Each submission's report as it is done. ``shared``: the batch's sandbox template
     (already starting); ``None`` runs student code in the grading child (trusted only)."""
-    from autograder.workers import run_batch, warm_up
+    from autograder.workers import run_batch, template_alive, warm_up
 
     def open_slot():
         return shared.open() if shared is not None else open_template(limits, in_process=True)
@@ -516,10 +517,6 @@ def _grade_all(submissions: list[Submission], *, batch: bool, seed: int, limits,
             bar.update(1)
             report = report_from_answer(submission, seed, answer, time.perf_counter() - started[submission.student])
             yield regraded(report) if submission.student in again else report
-
-
-def template_alive(template) -> bool:
-    return template == IN_PROCESS or template.alive()
 
 
 def suffered(report: GradeReport) -> bool:

@@ -280,7 +280,8 @@ class _Slot(Generic[Template]):
             close_unentered(starting)
 
 
-def _template_alive(template) -> bool:
+def template_alive(template) -> bool:
+    """Whether a slot's template still runs (anything without ``alive()`` always does)."""
     alive = getattr(template, "alive", None)
     return alive() if callable(alive) else True
 
@@ -339,7 +340,7 @@ def run_batch(items: Iterable[Item], *, jobs: int,
                     answer: bytes | ChildFailed = child.result()
                 except ChildFailed as failure:
                     answer = failure
-                lost = not _template_alive(slot.template)
+                lost = not template_alive(slot.template)
                 if isinstance(answer, ChildFailed) or not tidy(slot.template):
                     slot.close()
                 free.append(slot)

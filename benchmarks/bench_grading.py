@@ -276,18 +276,51 @@ def grade_otter(python: Path, submitted: Path, scratch: Path, students: int) -> 
 # ----------------------------------------------------------------------------- overhead
 
 
+def _cell_seconds(cells: dict) -> float:
+    """The student's cells of one submission, run in plain shells as the sandbox runs them."""
+    from autograder.execute import new_shell, quiet, run_cells
+
+    total = 0.0
+    with quiet():
+        for code in cells.values():
+            if isinstance(code, list):
+                total += sum(r.seconds for r in run_cells(new_shell({"__name__": "__main__"}), code, 30.0))
+    return total
+
+
+class _TimedProvider:
+    """The in-process provider for ``folder`` (notebooks run at once, before any test
+    is timed), adding up the hidden tests' call phases in ``calls``."""
+
+    def __init__(self, folder: Path, stems):
+        from autograder import grade
+        from autograder.execute import quiet
+        from autograder.inprocess import InProcessSubmission
+
+        self.inner = InProcessSubmission(folder, grade.SOURCE_DIR)
+        self.calls = 0.0
+        with quiet():
+            for stem in stems:
+                self.inner.notebook(stem)
+
+    def notebook(self, stem):
+        return self.inner.notebook(stem)
+
+    def pytest_runtest_logreport(self, report):
+        if report.when == "call":
+            self.calls += report.duration
+
+
 def cohort_work(submitted: Path, limit: int) -> dict:
     """Runs in its own process (``--measure-work``): the student's cells and the hidden
     tests' own work of the first ``limit`` submissions of a cohort (one of each kind),
     in-process, as ``measure_overhead`` measures them for one; the trusted references
     are remembered across submissions, as a batch does."""
+    import torch
+
     from autograder import grade
-    from autograder.execute import new_shell, quiet, run_cells
-    from autograder.inprocess import InProcessSubmission
     from autograder.suite import run_hidden_tests
     from grading_tests import reference
-
-    import torch
 
     torch.set_num_threads(1)  # as the grader runs the tests
     grade.check_sources()
@@ -296,32 +329,11 @@ def cohort_work(submitted: Path, limit: int) -> dict:
     for student in sorted(p for p in submitted.iterdir() if p.is_dir())[:limit]:
         folder = student / "backprop"
         cells = grade.read_submission(folder)
-        cell_time = 0.0
-        with quiet():
-            for stem, code in cells.items():
-                if isinstance(code, list):
-                    cell_time += sum(r.seconds for r in run_cells(new_shell({"__name__": "__main__"}), code, 30.0))
-
-        class Provider:
-            def __init__(self):
-                self.inner = InProcessSubmission(folder, grade.SOURCE_DIR)
-                self.calls = 0.0
-
-            def notebook(self, stem):
-                return self.inner.notebook(stem)
-
-            def pytest_runtest_logreport(self, report):
-                if report.when == "call":
-                    self.calls += report.duration
-
-        provider = Provider()
-        with quiet():
-            for stem in cells:
-                provider.notebook(stem)
+        provider = _TimedProvider(folder, cells)
         run_hidden_tests(provider, SEED)  # the batch's first submission computes the references
         provider.calls = 0.0
         run_hidden_tests(provider, SEED)
-        works.append(cell_time + provider.calls)
+        works.append(_cell_seconds(cells) + provider.calls)
     return {"submissions": len(works), "mean_work": statistics.fmean(works)}
 
 
@@ -330,8 +342,6 @@ def measure_overhead(folder: Path, repeat: int) -> dict:
     import pytest  # noqa: F401
 
     from autograder import grade
-    from autograder.execute import new_shell, quiet, run_cells
-    from autograder.inprocess import InProcessSubmission
     from autograder.suite import run_hidden_tests
 
     limits = grade.default_limits()
@@ -346,30 +356,8 @@ def measure_overhead(folder: Path, repeat: int) -> dict:
             assert report.failure is None, report.failure
 
     cells = grade.read_submission(folder)
-    cell_times = []
-    for _ in range(repeat):
-        total = 0.0
-        for stem, code in cells.items():
-            with quiet():
-                total += sum(result.seconds for result in run_cells(new_shell({"__name__": "__main__"}), code, 30.0))
-        cell_times.append(total)
-
-    class Provider:
-        def __init__(self):
-            self.inner = InProcessSubmission(folder, grade.SOURCE_DIR)
-            self.calls = 0.0
-
-        def notebook(self, stem):
-            return self.inner.notebook(stem)
-
-        def pytest_runtest_logreport(self, report):
-            if report.when == "call":
-                self.calls += report.duration
-
-    provider = Provider()
-    with quiet():
-        for stem in cells:
-            provider.notebook(stem)  # executed once, before any test is timed
+    cell_times = [_cell_seconds(cells) for _ in range(repeat)]
+    provider = _TimedProvider(folder, cells)
     body_times = []
     for _ in range(repeat):
         provider.calls = 0.0
