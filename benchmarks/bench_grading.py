@@ -325,8 +325,11 @@ def cohort_work(submitted: Path, limit: int) -> dict:
     torch.set_num_threads(1)  # as the grader runs the tests
     grade.check_sources()
     reference.remember()
+    students = sorted(p for p in submitted.iterdir() if p.is_dir())[:limit]
+    if students:  # what the notebooks import (matplotlib: ~0.5 s) is the template's, not a cell's
+        _cell_seconds(grade.read_submission(students[0] / "backprop"))
     works = []
-    for student in sorted(p for p in submitted.iterdir() if p.is_dir())[:limit]:
+    for student in students:
         folder = student / "backprop"
         cells = grade.read_submission(folder)
         provider = _TimedProvider(folder, cells)
