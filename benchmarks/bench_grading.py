@@ -278,7 +278,7 @@ def grade_otter(python: Path, submitted: Path, scratch: Path, students: int) -> 
 
 def _cell_seconds(cells: dict) -> float:
     """The student's cells of one submission, run in plain shells as the sandbox runs them."""
-    from autograder.execute import new_shell, quiet, run_cells
+    from autograder.sandbox.cells import new_shell, quiet, run_cells
 
     total = 0.0
     with quiet():
@@ -293,8 +293,8 @@ class _TimedProvider:
     is timed), adding up the hidden tests' call phases in ``calls``."""
 
     def __init__(self, folder: Path, stems):
-        from autograder import grade
-        from autograder.execute import quiet
+        from autograder.grading import grade
+        from autograder.sandbox.cells import quiet
         from autograder.inprocess import InProcessSubmission
 
         self.inner = InProcessSubmission(folder, grade.SOURCE_DIR)
@@ -318,8 +318,8 @@ def cohort_work(submitted: Path, limit: int) -> dict:
     are remembered across submissions, as a batch does."""
     import torch
 
-    from autograder import grade
-    from autograder.suite import run_hidden_tests
+    from autograder.grading import grade
+    from autograder.grading.suite import run_hidden_tests
     from grading_tests import reference
 
     torch.set_num_threads(1)  # as the grader runs the tests
@@ -344,8 +344,8 @@ def measure_overhead(folder: Path, repeat: int) -> dict:
     """Runs in its own process (``--measure-overhead``): see the module doc, item 6."""
     import pytest  # noqa: F401
 
-    from autograder import grade
-    from autograder.suite import run_hidden_tests
+    from autograder.grading import grade
+    from autograder.grading.suite import run_hidden_tests
 
     limits = grade.default_limits()
     sub_times, inside = [], []

@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from autograder import report  # noqa: E402
-from autograder.feedback import write_feedback_html  # noqa: E402
+from autograder.outputs import report  # noqa: E402
+from autograder.outputs.feedback import write_feedback_html  # noqa: E402
 from test_report import synthetic_class, write_class  # noqa: E402
 
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from autograder import ASSIGNMENT, NOTEBOOKS
-from autograder.examples import SOURCE_DIR, UNFINISHED, leave_unfinished, strip_markers
+from autograder.paths import ASSIGNMENT, NOTEBOOKS
+from autograder.notebooks.examples import SOURCE_DIR, UNFINISHED, leave_unfinished, strip_markers
 
 
 def variants() -> list[tuple[str, dict[str, str]]]:
     """(label, stem -> notebook JSON text) for every kind of student, in cohort order."""
-    from autograder.execute import _nbformat
+    from autograder.sandbox.cells import _nbformat
 
     nbformat = _nbformat()  # without the optional module that makes importing it take seconds
 

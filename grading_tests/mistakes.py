@@ -459,7 +459,7 @@ def mistake_submission(mistake: Mistake, solution, folder, source_dir=None):
 
     import nbformat
 
-    from autograder import PROJECT_ROOT
+    from autograder.paths import PROJECT_ROOT
     from autograder.inprocess import InProcessSubmission
 
     source_dir = Path(source_dir) if source_dir is not None else PROJECT_ROOT / "source" / "backprop"
@@ -518,9 +518,9 @@ def main(argv=None) -> int:
     import tempfile
     from pathlib import Path
 
-    from autograder import PROJECT_ROOT
+    from autograder.paths import PROJECT_ROOT
     from autograder.inprocess import InProcessSubmission
-    from autograder.suite import run_hidden_tests
+    from autograder.grading.suite import run_hidden_tests
 
     parser = argparse.ArgumentParser(description="Grade every catalogued mistake; print or write the table.")
     parser.add_argument("--write", metavar="PATH", help="write the Markdown table there (default: print it)")

@@ -23,10 +23,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import PROJECT_ROOT, results
+from autograder.paths import PROJECT_ROOT
+from autograder.outputs import results
 from autograder.cli import main
-from autograder.limits import SANDBOX_UID_BASE
-from autograder.template import _children_by_parent
+from autograder.sandbox.limits import SANDBOX_UID_BASE
+from autograder.sandbox.template import _children_by_parent
 
 pytestmark = pytest.mark.slow
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 import websocket  # websocket-client, a dependency of jupyter_server (the instructor extra)
 
-from autograder.feedback import write_feedback_html
-from autograder.report import write_class_report
+from autograder.outputs.feedback import write_feedback_html
+from autograder.outputs.report import write_class_report
 from test_report import index_of, make_results, synthetic_class, write_class
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from autograder import PROJECT_ROOT, cli
+from autograder.paths import PROJECT_ROOT
+from autograder import cli
 
 
 @pytest.mark.parametrize("verb", sorted(cli.COMMANDS))

@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from autograder import codec
-from autograder.codec import CodecError, CodecLimits
+from autograder.sandbox import codec
+from autograder.sandbox.codec import CodecError, CodecLimits
 from autograder.handles import HandleRef
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT
+from autograder.paths import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT
 
 SOURCE = PROJECT_ROOT / "source" / ASSIGNMENT
 RELEASE = PROJECT_ROOT / "release" / ASSIGNMENT

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import examples
+from autograder.notebooks import examples
 from autograder.cli import main
 
 COMMITTED = examples.EXAMPLES_DIR / "submitted"
@@ -23,7 +23,7 @@ def test_committed_examples_are_exactly_what_the_script_builds(tmp_path):
     built, committed = _files(tmp_path / "submitted"), _files(COMMITTED)
     assert sorted(built) == sorted(committed)
     stale = [name for name in built if built[name] != committed[name]]
-    assert stale == [], "examples/ is stale: run `python -m autograder.examples` and commit"
+    assert stale == [], "examples/ is stale: run `python -m autograder.notebooks.examples` and commit"
 
 
 def test_examples_look_like_student_work():

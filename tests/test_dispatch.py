@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from autograder.dispatch import Dispatcher
+from autograder.sandbox.dispatch import Dispatcher
 from autograder.errors import AutogradUsed, FunctionMissing, NotPlainData, StudentException
-from autograder.execute import new_shell, run_cells
+from autograder.sandbox.cells import new_shell, run_cells
 from autograder.handles import Handle, Notebook
 
 STUDENT_CODE = '''

@@ -2,7 +2,7 @@
 
 import re
 
-from autograder import PROJECT_ROOT
+from autograder.paths import PROJECT_ROOT
 from autograder.cli import COMMANDS, build_parser
 
 README = (PROJECT_ROOT / "README.md").read_text()

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from autograder.errors import NotebookMissing
-from autograder.execute import SKIP_TAG, merge_with_source, new_shell, prepare_notebook, run_cells
+from autograder.sandbox.cells import SKIP_TAG, merge_with_source, new_shell, prepare_notebook, run_cells
 
 
 def code(source, grade_id=None, locked=False, solution=False, tags=()):

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder import PROJECT_ROOT, grade, results
+from autograder.paths import PROJECT_ROOT
+from autograder.grading import grade
+from autograder.outputs import results
 from autograder.cli import main
-from autograder.template import _children_by_parent
+from autograder.sandbox.template import _children_by_parent
 
 SOURCE = PROJECT_ROOT / "source" / "backprop"
 RELEASE = PROJECT_ROOT / "release" / "backprop"
@@ -219,7 +221,7 @@ def test_results_json_is_valid_when_the_harness_itself_fails(tmp_path, monkeypat
     def broken(*args, **kwargs):
         raise RuntimeError("the secret internals of the grader")
 
-    monkeypatch.setattr("autograder.suite.run_hidden_tests", broken)
+    monkeypatch.setattr("autograder.grading.suite.run_hidden_tests", broken)
     out, code = _grade_in_process(tmp_path)
     data = load(out / "results.json")
     assert code == 1 and "grader.log" in capsys.readouterr().err

@@ -19,9 +19,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import PROJECT_ROOT
-from autograder.gradescope import MAX_UNZIPPED_BYTES, build_bundle, collect_notebooks
-from autograder.results import schema_problems
+from autograder.paths import PROJECT_ROOT
+from autograder.cli.gradescope import MAX_UNZIPPED_BYTES, build_bundle, collect_notebooks
+from autograder.outputs.results import schema_problems
 
 SOURCE = PROJECT_ROOT / "source" / "backprop"
 RELEASE = PROJECT_ROOT / "release" / "backprop"
@@ -40,7 +40,7 @@ def test_bundle_has_gradescope_scripts_at_its_root_and_everything_grading_needs(
     assert {"setup.sh", "run_autograder"} <= names
     assert all(modes[name] & stat.S_IXUSR for name in ("setup.sh", "run_autograder"))
     assert {f"source/backprop/{stem}.ipynb" for stem in ("01_relu", "02_backward", "03_mlp", "04_bce")} <= names
-    assert "grading_tests/test_02_backward.py" in names and "autograder/grade.py" in names
+    assert "grading_tests/test_02_backward.py" in names and "autograder/grading/grade.py" in names
     assert not any("__pycache__" in name or name.endswith(".pyc") for name in names)
     assert "download.pytorch.org/whl/cpu" in setup, "setup.sh must install the CPU build of torch"
     assert "go-rwx" in setup and "grading_tests" in setup

@@ -18,9 +18,9 @@ import zlib
 import numpy as np
 import pytest
 
-from autograder import NOTEBOOKS, PROJECT_ROOT
+from autograder.paths import NOTEBOOKS, PROJECT_ROOT
 from autograder.inprocess import InProcessSubmission
-from autograder.suite import run_hidden_tests
+from autograder.grading.suite import run_hidden_tests
 from grading_tests.mistakes import MISTAKES, Mistake, mistake_submission, outcome_row
 
 SOURCE = PROJECT_ROOT / "source" / "backprop"

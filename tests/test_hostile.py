@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import PROJECT_ROOT
+from autograder.paths import PROJECT_ROOT
 from autograder.errors import CallTimeout, InstructorError, NotPlainData, SandboxDied
 from autograder.handles import Handle
-from autograder.sandbox import Limits, Template
+from autograder.sandbox.client import Limits, Template
 
 ROOT = os.geteuid() == 0
 as_root = pytest.mark.skipif(not ROOT, reason="the sandbox drops privileges only when grading as root")
@@ -290,8 +290,8 @@ def test_subclasses_and_fake_equality_arrive_as_exact_values(submit):
 
 
 def test_patching_the_dispatcher_inside_the_sandbox_gains_nothing(submit):
-    cells = [LIARS, "import autograder.dispatch\n"
-                    "autograder.dispatch.Dispatcher.to_plain = lambda self, value, *args, **kwargs: value"]
+    cells = [LIARS, "import autograder.sandbox.dispatch\n"
+                    "autograder.sandbox.dispatch.Dispatcher.to_plain = lambda self, value, *args, **kwargs: value"]
     nb = submit(n01=cells).notebook("n01")
     array = nb.wrong_array(np.zeros(2))  # the subclass reaches the codec, which flattens it
     assert type(array) is np.ndarray and array.tolist() == [123.0, 123.0]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import PROJECT_ROOT
+from autograder.paths import PROJECT_ROOT
 from autograder.cli import main
 
 VENV_BIN = str(Path(sys.executable).parent)

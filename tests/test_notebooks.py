@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT
+from autograder.paths import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 

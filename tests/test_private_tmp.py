@@ -9,8 +9,8 @@ import os
 import numpy as np
 import pytest
 
-from autograder import sandbox
-from autograder.sandbox import Limits, SandboxSubmission, Template
+from autograder.sandbox import client as sandbox
+from autograder.sandbox.client import Limits, SandboxSubmission, Template
 
 PEEK = '''
 import os

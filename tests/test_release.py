@@ -15,7 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT, release
+from autograder.paths import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT
+from autograder.notebooks import release
 from autograder.errors import InstructorError
 
 pytestmark = pytest.mark.slow

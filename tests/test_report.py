@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import report
+from autograder.outputs import report
 from autograder.errors import InstructorError
 
 # (notebook, name, points, functions, [(mistake key or None, diagnosis text), ...])
@@ -460,7 +460,7 @@ def test_report_command(tmp_path, capsys):
 
 def test_writing_the_report_loads_neither_matplotlib_nor_numpy(tmp_path):
     out = class_of(synthetic_class(30), tmp_path)
-    code = ("import sys; from autograder.report import write_class_report; "
+    code = ("import sys; from autograder.outputs.report import write_class_report; "
             f"write_class_report({str(out)!r}); "
             "print(sorted(m for m in ('matplotlib', 'torch', 'numpy', 'PIL') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -470,7 +470,7 @@ def test_writing_the_report_loads_neither_matplotlib_nor_numpy(tmp_path):
 
 
 def test_importing_the_command_loads_neither_matplotlib_nor_torch():
-    code = ("import sys, autograder.report, autograder.feedback; "
+    code = ("import sys, autograder.outputs.report, autograder.outputs.feedback; "
             "print(sorted(m for m in ('matplotlib', 'torch', 'numpy') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=Path(report.__file__).parent.parent, check=True)

@@ -21,7 +21,7 @@ from autograder.errors import (
     StudentException,
 )
 from autograder.handles import Handle
-from autograder.sandbox import Limits, SandboxSubmission, Template
+from autograder.sandbox.client import Limits, SandboxSubmission, Template
 
 ROOT = os.geteuid() == 0
 FAST = Limits(call_timeout=2.0, cell_timeout=2.0)
@@ -321,7 +321,7 @@ def test_a_forked_grading_worker_can_use_the_template_and_clean_up(template):
 
 
 def test_a_reply_left_by_a_killed_worker_is_not_taken_for_the_next_request(template):
-    from autograder import codec
+    from autograder.sandbox import codec
 
     # As if a forked worker asked the template something and was killed before reading.
     question = {"op": "status", "pid": 1, "wait": 0.2, "tag": "gone:1"}

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from autograder import validate
+from autograder.cli import validate
 from autograder.cli import main
-from autograder.grade import GradeReport
-from autograder.suite import TestOutcome as Outcome
+from autograder.grading.grade import GradeReport
+from autograder.grading.suite import TestOutcome as Outcome
 from grading_tests import mistakes
 
 

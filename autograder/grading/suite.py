@@ -19,9 +19,9 @@ from typing import Sequence
 
 import pytest
 
-from autograder import NOTEBOOKS, PROJECT_ROOT
+from autograder.paths import NOTEBOOKS, PROJECT_ROOT
 from autograder.errors import SubmissionError
-from autograder.score import Scored
+from autograder.grading.model import Scored
 
 GRADING_TESTS = PROJECT_ROOT / "grading_tests"
 PYTEST_CONFIG = Path(__file__).with_name("pytest-grading.ini")

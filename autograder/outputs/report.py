@@ -36,7 +36,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from autograder.errors import InstructorError
-from autograder.feedback import (BASE_CSS, FEEDBACK_HTML, diagnosis_of, mistake_label,
+from autograder.outputs.feedback import (BASE_CSS, FEEDBACK_HTML, diagnosis_of, mistake_label,
                                  notebook_of, notebook_order, notebook_scores, points, total_score)
 
 REPORT_HTML = "report.html"

@@ -16,10 +16,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from autograder import NOTEBOOKS
+from autograder.paths import NOTEBOOKS
 
 if TYPE_CHECKING:  # grade.py imports this module; the type is only for readers
-    from autograder.grade import GradeReport
+    from autograder.grading.grade import GradeReport
 
 HAND_GRADED_NOTE = ("The written derivation in 04_bce (10 points) is graded by hand "
                     "and is not included in this score.")
@@ -154,8 +154,8 @@ def _write_text(path: Path, text: str) -> None:
 
 def write_report(folder: Path, report: GradeReport) -> None:
     """``folder/results.json``, ``feedback.md`` and ``feedback.html`` for one submission.
-    The HTML page is rendered from the results.json content alone (``autograder.feedback``)."""
-    from autograder.feedback import FEEDBACK_HTML, render_feedback
+    The HTML page is rendered from the results.json content alone (``autograder.outputs.feedback``)."""
+    from autograder.outputs.feedback import FEEDBACK_HTML, render_feedback
 
     data = results_json(report)
     _write_text(folder / "results.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")

@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from autograder import ASSIGNMENT, PROJECT_ROOT
+from autograder.paths import ASSIGNMENT, PROJECT_ROOT
 from autograder.errors import InstructorError
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"

@@ -25,7 +25,7 @@ from autograder.errors import (
     StudentException,
     SubmissionError,
 )
-from autograder.guard import torch_forbidden
+from autograder.sandbox.guard import torch_forbidden
 from autograder.handles import HandleRef
 
 #: dtype kinds that cross as arrays: bool, signed, unsigned, float, complex.

@@ -2,7 +2,7 @@
 
 ``grade_submission`` is the one code path every kind of grading goes through (this
 command for one folder, the batch below, ``validate``, ``demo`` and Gradescope's
-``run_autograder``): it forks a child of the warm grader (``autograder.workers``),
+``run_autograder``): it forks a child of the warm grader (``autograder.grading.workers``),
 which reads the notebooks, hands their cells to a sandbox forked from ``template``,
 runs the hidden tests against it and sends back a ``GradeReport``. Whatever happens in
 the child, the parent ends up with a valid report.
@@ -26,9 +26,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from autograder import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT, results
+from autograder.paths import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT
+from autograder.outputs import results
 from autograder.errors import InstructorError, SubmissionError
-from autograder.score import Scored
+from autograder.grading.model import Scored
 
 SOURCE_DIR = PROJECT_ROOT / "source" / ASSIGNMENT
 GRADING_TESTS = PROJECT_ROOT / "grading_tests"
@@ -60,7 +61,7 @@ class GradeReport(Scored):
 
     student: str
     seed: int
-    tests: tuple = ()  # of autograder.suite.TestOutcome
+    tests: tuple = ()  # of autograder.grading.suite.TestOutcome
     execution_time: float = 0.0
     failure: str | None = None
     log: str = field(default="", repr=False)
@@ -73,7 +74,7 @@ class GradeReport(Scored):
 def read_submission(folder: Path) -> dict[str, list[str] | SubmissionError]:
     """Each notebook's code cells, merged with the instructor's locked cells, or the
     ``SubmissionError`` (missing, not UTF-8, not a notebook) its tests will report."""
-    from autograder.execute import prepare_notebook
+    from autograder.sandbox.cells import prepare_notebook
 
     notebooks: dict[str, list[str] | SubmissionError] = {}
     for stem in NOTEBOOKS:
@@ -90,7 +91,7 @@ def open_provider(folder: Path, *, limits, template):
         from autograder.inprocess import InProcessSubmission
 
         return InProcessSubmission(folder, SOURCE_DIR, cell_timeout=limits.cell_timeout)
-    from autograder.sandbox import SandboxSubmission
+    from autograder.sandbox.client import SandboxSubmission
 
     submission = SandboxSubmission(template, read_submission(folder))
     submission.start_all()  # the four notebooks run side by side while the first tests begin
@@ -100,7 +101,7 @@ def open_provider(folder: Path, *, limits, template):
 def grade_here(submission: Submission, *, seed: int, limits, template) -> GradeReport:
     """Grade in this process (the forked child). A failure of the grader becomes a
     report with ``failure`` set; nothing escapes."""
-    from autograder.suite import run_hidden_tests
+    from autograder.grading.suite import run_hidden_tests
 
     started = time.perf_counter()
     try:
@@ -129,7 +130,7 @@ def submission_timeout(limits) -> float:
 def start_grading(submission: Submission, *, seed: int, limits, template):
     """Fork the child that grades ``submission``; a ``workers.Child`` whose answer
     ``report_from_answer`` turns into the report."""
-    from autograder.workers import Child, warm_up
+    from autograder.grading.workers import Child, warm_up
 
     warm_up(seed)  # once per process and seed: pytest configured, the hidden tests collected
 
@@ -142,7 +143,7 @@ def start_grading(submission: Submission, *, seed: int, limits, template):
 
 def report_from_answer(submission: Submission, seed: int, answer, seconds: float = 0.0) -> GradeReport:
     """The child's answer (bytes, or the ``ChildFailed`` it became) as a valid report."""
-    from autograder.workers import ChildFailed
+    from autograder.grading.workers import ChildFailed
 
     if isinstance(answer, ChildFailed):
         detail = answer.reason + ("\n" + answer.output if answer.output else "")
@@ -161,7 +162,7 @@ def report_from_answer(submission: Submission, seed: int, answer, seconds: float
 
 def grade_submission(folder: Path, *, seed: int, limits, template, student: str = "") -> GradeReport:
     """Grade one submission folder: THE code path of all grading (see the module doc)."""
-    from autograder.workers import ChildFailed
+    from autograder.grading.workers import ChildFailed
 
     submission = Submission(student or Path(folder).name, Path(folder))
     started = time.perf_counter()
@@ -179,8 +180,8 @@ def grade_submission(folder: Path, *, seed: int, limits, template, student: str 
 def encode_answer(report: GradeReport, references: dict[bytes, object]) -> bytes:
     """What a grading child sends back: its report, and the trusted references it
     computed (``grading_tests.reference``: the next children need not compute them
-    again), as one frame of ``autograder.codec`` (plain data only, nothing that runs)."""
-    from autograder import codec
+    again), as one frame of ``autograder.sandbox.codec`` (plain data only, nothing that runs)."""
+    from autograder.sandbox import codec
 
     text = encode_report(report).decode("utf-8")
     entries = [[key.hex(), value] for key, value in references.items()]
@@ -192,7 +193,7 @@ def encode_answer(report: GradeReport, references: dict[bytes, object]) -> bytes
 
 
 def decode_answer(payload: bytes) -> tuple[GradeReport, dict[bytes, object]]:
-    from autograder import codec
+    from autograder.sandbox import codec
 
     header_length, body_length = codec.PREFIX.unpack_from(payload)
     if 8 + header_length + body_length != len(payload):
@@ -223,7 +224,7 @@ def encode_report(report: GradeReport) -> bytes:
 
 
 def decode_report(payload: bytes) -> GradeReport:
-    from autograder.suite import TestOutcome
+    from autograder.grading.suite import TestOutcome
 
     data = json.loads(payload.decode("utf-8"))
     known = {name.name for name in fields(TestOutcome)}
@@ -246,7 +247,7 @@ def decode_report(payload: bytes) -> GradeReport:
 
 
 def default_limits(cell_timeout: float | None = None, call_timeout: float | None = None):
-    from autograder.limits import Limits
+    from autograder.sandbox.limits import Limits
 
     overrides = {"cell_timeout": cell_timeout, "call_timeout": call_timeout}
     return Limits(**{key: float(value) for key, value in overrides.items() if value is not None})
@@ -256,7 +257,7 @@ def open_template(limits, hidden_paths: Sequence[Path] = (), in_process: bool = 
     """A context manager yielding the template sandboxes are forked from."""
     if in_process:
         return contextlib.nullcontext(IN_PROCESS)
-    from autograder.sandbox import Template
+    from autograder.sandbox.client import Template
 
     hidden = (GRADING_TESTS, SOURCE_DIR, *hidden_paths)
     return Template(limits, hidden_paths=tuple(str(path) for path in hidden))
@@ -370,7 +371,7 @@ def _holds_notebooks(folder: Path) -> bool:
 
 def check_sources() -> None:
     """The instructor's notebooks must be readable before any student is graded."""
-    from autograder.execute import read_source_notebook
+    from autograder.sandbox.cells import read_source_notebook
 
     for stem in NOTEBOOKS:
         read_source_notebook(SOURCE_DIR / f"{stem}.ipynb")
@@ -467,7 +468,7 @@ def _grade_and_write(path: Path, out: Path, submissions: list[Submission], batch
 
 def _write_class_report(out: Path, log_path: Path) -> None:
     """report.html and report.csv for the instructor; a failure there loses no grade."""
-    from autograder.report import write_class_report
+    from autograder.outputs.report import write_class_report
 
     try:
         write_class_report(out)
@@ -479,7 +480,7 @@ def _grade_all(submissions: list[Submission], *, batch: bool, seed: int, limits,
                shared: "SharedTemplate | None", progress: bool) -> Iterator[GradeReport]:
     """Each submission's report as it is done. ``shared``: the batch's sandbox template
     (already starting); ``None`` runs student code in the grading child (trusted only)."""
-    from autograder.workers import run_batch, template_alive, warm_up
+    from autograder.grading.workers import run_batch, template_alive, warm_up
 
     def open_slot():
         return shared.open() if shared is not None else open_template(limits, in_process=True)
@@ -569,7 +570,7 @@ def nbgrader_course(path: Path) -> Path:
 
 def record_in_gradebook(course_root: Path, submitted: Path, reports: Sequence[GradeReport]) -> None:
     """Each notebook's autograded points into nbgrader's gradebook (failed gradings excluded)."""
-    from autograder.gradebook import record_scores
+    from autograder.outputs.gradebook import record_scores
 
     for report in reports:
         if report.failure is not None:

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from autograder import ASSIGNMENT, PROJECT_ROOT
+from autograder.paths import ASSIGNMENT, PROJECT_ROOT
 from autograder.errors import InstructorError
 
 EXAMPLES = PROJECT_ROOT / "examples" / "submitted"
@@ -30,10 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autograder import grade, release, results
+    from autograder.grading import grade
+    from autograder.notebooks import release
+    from autograder.outputs import results
 
     if not EXAMPLES.is_dir():
-        raise InstructorError(f"no examples in {EXAMPLES}; run `python -m autograder.examples`")
+        raise InstructorError(f"no examples in {EXAMPLES}; run `python -m autograder.notebooks.examples`")
     with tempfile.TemporaryDirectory(prefix="backprop-demo-") as workdir:
         workdir = Path(workdir)
         (workdir / "course").mkdir()

@@ -8,7 +8,7 @@ hidden tests and the instructor's source notebooks). Gradescope unzips it into
 
 ``run_autograder`` calls ``python -m autograder gradescope-run``, which gathers the
 four notebooks from ``/autograder/submission`` (top level, sub-folders or zip files)
-and grades them with ``autograder.grade.grade_path``, the very function local grading
+and grades them with ``autograder.grading.grade.grade_path``, the very function local grading
 uses, so the two cannot drift. ``AUTOGRADER_ROOT`` (default ``/autograder``) moves the
 whole layout, which is how the tests run it anywhere.
 
@@ -30,7 +30,7 @@ import traceback
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from autograder import NOTEBOOKS, PROJECT_ROOT
+from autograder.paths import NOTEBOOKS, PROJECT_ROOT
 from autograder.errors import InstructorError
 
 #: What the bundle carries from this project, relative to its root.
@@ -164,7 +164,7 @@ def run_in_container(root: Path) -> int:
             folder = Path(scratch) / "submission"
             collect_notebooks(root / "submission", folder)
             os.chmod(scratch, 0o700)
-            from autograder.grade import grade_path
+            from autograder.grading.grade import grade_path
 
             reports = grade_path(folder, results_dir, progress=False, single=True)
         print(f"graded: {reports[0].score:g} / {reports[0].max_score:g}")

@@ -5,7 +5,7 @@ Pure and light (no pytest, no torch), so ``grade`` and ``suite`` share it.
 
 from __future__ import annotations
 
-from autograder import NOTEBOOKS
+from autograder.paths import NOTEBOOKS
 
 
 class Scored:

@@ -2,7 +2,7 @@
 
 Public API (for the grading orchestration)::
 
-    from autograder.sandbox import Limits, Template, SandboxSubmission
+    from autograder.sandbox.client import Limits, Template, SandboxSubmission
 
     with Template(Limits(), hidden_paths=(grading_tests_dir, source_dir)) as template:
         for cells_by_stem in submissions:           # stem -> list of cells, or a SubmissionError
@@ -14,7 +14,7 @@ Public API (for the grading orchestration)::
             log(submission.events, submission.cell_results, submission.output)
 
 ``Template(limits=Limits(), hidden_paths=..., user=None)`` starts the warm template
-process (``autograder.template``): it imports NumPy, PyTorch, IPython and matplotlib
+process (``autograder.sandbox.template``): it imports NumPy, PyTorch, IPython and matplotlib
 once and forks a sandbox per notebook in a few milliseconds. Use one template per
 grading worker: ``close()`` of a submission kills orphans of that template, so two
 workers must not share one. ``user``: as root, the account the sandboxes run as
@@ -42,13 +42,13 @@ What is enforced, from this side of the boundary, where a student cannot switch 
 * a sandbox that dies or times out is replaced by a fresh one on the next call, which
   re-runs the notebook; a cell that killed or hung the process is skipped in that
   re-run (and reported as a cell error), at most ``limits.max_restarts`` times;
-* replies are decoded by ``autograder.codec``, which cannot run code and rebuilds exact
+* replies are decoded by ``autograder.sandbox.codec``, which cannot run code and rebuilds exact
   ndarrays and builtins; a malformed reply kills the sandbox (``SandboxDied``);
 * handles are tied to the sandbox that made them: one from a replaced sandbox raises
   ``SandboxDied`` (one from another notebook ``TypeError``) instead of reaching a
   different object;
 * memory, processes, CPU time, network, IPC, visible files and the uid are confined
-  inside the sandbox before any student code runs (see ``autograder.limits``); its
+  inside the sandbox before any student code runs (see ``autograder.sandbox.limits``); its
   stdout and stderr go to a pipe this process drains, keeping ``output_bytes``;
 * every sandbox starts from the same random state (Python, NumPy, PyTorch) and hash
   seed, so grading the same submission twice gives the same values.
@@ -71,12 +71,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from autograder import PROJECT_ROOT, codec, errors
+from autograder.paths import PROJECT_ROOT
+from autograder.sandbox import codec
+from autograder import errors
 from autograder.errors import CallTimeout, InstructorError, SandboxDied, SubmissionError
-from autograder.execute import CellResult
+from autograder.sandbox.cells import CellResult
 from autograder.handles import HandleRef, Notebook
-from autograder.limits import Limits
-from autograder.template import CONTROL_MESSAGE_BYTES, ERROR_FIELDS, EXIT_LOST_SOCKET
+from autograder.sandbox.limits import Limits
+from autograder.sandbox.template import CONTROL_MESSAGE_BYTES, ERROR_FIELDS, EXIT_LOST_SOCKET
 
 __all__ = ["Limits", "Template", "SandboxSubmission", "Event"]
 
@@ -137,7 +139,7 @@ class Template:
         env.update(PYTHONHASHSEED="0", OMP_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONPATH=str(PROJECT_ROOT))
         env.update(FORK_FRIENDLY_MEMORY)
         self.process = subprocess.Popen(
-            [python, "-m", "autograder.template", str(child_end.fileno())],
+            [python, "-m", "autograder.sandbox.template", str(child_end.fileno())],
             pass_fds=[child_end.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             start_new_session=True, cwd="/", env=env)
         child_end.close()
@@ -175,7 +177,7 @@ class Template:
         """Whether the template process runs (also right in a forked grading worker)."""
         if os.getpid() == self._owner:
             return self.process.poll() is None
-        from autograder.template import _alive
+        from autograder.sandbox.template import _alive
 
         return _alive(self.process.pid)
 

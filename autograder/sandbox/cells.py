@@ -299,7 +299,7 @@ def _describe(index: int, outcome, cell_timeout: float) -> str | None:
         return None
     if isinstance(error, CellTimeout):
         return f"cell {index + 1}: ran longer than {cell_timeout:g} s"
-    from autograder.dispatch import safe_text
+    from autograder.sandbox.dispatch import safe_text
 
     message = safe_text(error, 150)
     return f"cell {index + 1}: {type(error).__name__}" + (f": {message}" if message else "")

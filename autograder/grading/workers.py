@@ -56,9 +56,9 @@ def warm_up(seed: int | None = None) -> None:
     import torch
 
     import autograder.inprocess  # noqa: F401
-    import autograder.sandbox  # noqa: F401
-    from autograder import suite
-    from autograder.execute import _nbformat
+    import autograder.sandbox.client  # noqa: F401
+    from autograder.grading import suite
+    from autograder.sandbox.cells import _nbformat
 
     _nbformat()  # without the module that makes importing it take seconds
     # Children grade one small submission each; one thread apiece keeps `--jobs`
@@ -84,7 +84,7 @@ def warm_up(seed: int | None = None) -> None:
 
 
 def _prepared_for(seed: int) -> bool:
-    from autograder import suite
+    from autograder.grading import suite
 
     return any(key[0] == seed for key in suite._PREPARED)
 

@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT
+from autograder.paths import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT
 
 SOURCE_DIR = PROJECT_ROOT / "source" / ASSIGNMENT
 RELEASE_DIR = PROJECT_ROOT / "release" / ASSIGNMENT
@@ -82,7 +82,7 @@ def _internal(names: list[str]) -> str:
 
 
 def table(checks: list[Check]) -> str:
-    from autograder.results import text_table
+    from autograder.outputs.results import text_table
 
     return text_table([("check", "expected", "got", "")] + [
         (check.name, check.expected, check.got, "ok" if check.passed else "FAILED") for check in checks])
@@ -98,7 +98,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autograder import grade
+    from autograder.grading import grade
 
     with tempfile.TemporaryDirectory(prefix="backprop-validate-") as workdir:
         tree = Path(workdir) / "submitted"

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Mapping
 
-from autograder import ASSIGNMENT
+from autograder.paths import ASSIGNMENT
 from autograder.errors import InstructorError
 
 

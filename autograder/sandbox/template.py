@@ -1,6 +1,6 @@
 """The warm template process, and the sandbox it forks for each notebook.
 
-``python -m autograder.template FD`` is started by ``autograder.sandbox.Template``
+``python -m autograder.sandbox.template FD`` is started by ``autograder.sandbox.client.Template``
 with one end of a ``SOCK_SEQPACKET`` control socket on ``FD``. It imports what student
 notebooks use (NumPy, PyTorch, IPython, matplotlib) once, and never the hidden tests;
 then it serves the grader:
@@ -18,7 +18,7 @@ starts, even a ``setsid`` grandchild whose parent died, is reparented to it, so
 dies), the template kills every descendant and exits.
 
 A sandbox (``serve``) puts its stdout and stderr on the output pipe, confines itself
-(``autograder.limits.confine``), reports ``ready`` and answers requests on its socket:
+(``autograder.sandbox.limits.confine``), reports ``ready`` and answers requests on its socket:
 ``run`` (the notebook's cells; it reports ``{"cell": i}`` as each cell starts, so the
 grader can time cells from outside) and then the ``Dispatcher`` calls.
 """
@@ -33,7 +33,7 @@ import socket
 import sys
 import time
 
-from autograder import codec
+from autograder.sandbox import codec
 
 _PR_SET_CHILD_SUBREAPER = 36
 CONTROL_MESSAGE_BYTES = 1 << 20
@@ -58,9 +58,9 @@ def warm_up() -> None:
     import torch.overrides  # noqa: F401
     from IPython.core.interactiveshell import InteractiveShell  # noqa: F401
 
-    import autograder.dispatch  # noqa: F401
-    import autograder.execute  # noqa: F401
-    import autograder.guard  # noqa: F401
+    import autograder.sandbox.dispatch  # noqa: F401
+    import autograder.sandbox.cells  # noqa: F401
+    import autograder.sandbox.guard  # noqa: F401
     import autograder.testfunctions  # noqa: F401
 
     global _pristine_shell
@@ -81,7 +81,7 @@ def _build_shell():
     import shutil
     import tempfile
 
-    from autograder.execute import new_shell
+    from autograder.sandbox.cells import new_shell
 
     folder = tempfile.mkdtemp(prefix="backprop-ipython-")
     previous = os.environ.get("IPYTHONDIR")
@@ -101,7 +101,7 @@ def _build_shell():
 
 def main(argv: list[str]) -> int:
     control = socket.socket(fileno=int(argv[0]))
-    from autograder.limits import _prctl
+    from autograder.sandbox.limits import _prctl
 
     _prctl(_PR_SET_CHILD_SUBREAPER, 1)
     _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the grader
@@ -241,7 +241,7 @@ class _Template:
             os.close(fd)
         channel.sandboxes.add(pid)
         if config.get("uid") is None and os.geteuid() == 0:
-            from autograder.limits import SANDBOX_UID_BASE
+            from autograder.sandbox.limits import SANDBOX_UID_BASE
 
             self.uids[pid] = SANDBOX_UID_BASE + pid  # as confine() picks it
         return pid
@@ -419,7 +419,7 @@ def serve(sock_fd: int, output_fd: int, config: dict) -> int:
         signal.signal(signum, signal.SIG_DFL)
     sock = socket.socket(fileno=sock_fd)
     try:
-        from autograder.limits import confine
+        from autograder.sandbox.limits import confine
 
         needed = _needed_paths() if config.get("probe") else {}
         applied = confine(config)
@@ -544,8 +544,8 @@ class _Server:
             return codec.encode({"error": _error_fields(NotPlainData(label, str(error))), "seq": seq})
 
     def run(self, request: dict) -> list:
-        from autograder.dispatch import Dispatcher
-        from autograder.execute import new_shell, run_cells
+        from autograder.sandbox.dispatch import Dispatcher
+        from autograder.sandbox.cells import new_shell, run_cells
 
         skipped = request.get("skip", {})
         cells = ["" if str(i) in skipped else code for i, code in enumerate(request["cells"])]

@@ -1,6 +1,6 @@
 """Build ``examples/``: three example submissions made from the instructor's notebooks.
 
-``python -m autograder.examples`` rewrites ``examples/submitted/<student>/backprop/``
+``python -m autograder.notebooks.examples`` rewrites ``examples/submitted/<student>/backprop/``
 (an nbgrader ``submitted/`` tree, so ``demo`` exercises batch grading):
 
 * ``correct``: the source notebooks as a student would hand them in: the solution
@@ -22,9 +22,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from autograder import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT
-from autograder.execute import _grade_id, _source as _source_text
-from autograder.release import BEGIN_SOLUTION, END_SOLUTION
+from autograder.paths import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT
+from autograder.sandbox.cells import _grade_id, _source as _source_text
+from autograder.notebooks.release import BEGIN_SOLUTION, END_SOLUTION
 
 SOURCE_DIR = PROJECT_ROOT / "source" / ASSIGNMENT
 EXAMPLES_DIR = PROJECT_ROOT / "examples"

@@ -21,7 +21,7 @@ import re
 from html import escape
 from pathlib import Path
 
-from autograder import NOTEBOOKS
+from autograder.paths import NOTEBOOKS
 
 FEEDBACK_HTML = "feedback.html"
 HAND_GRADED_NOTE = ("The written derivation in 04_bce (10 points) is graded by hand by your "
