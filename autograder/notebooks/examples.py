@@ -22,12 +22,10 @@ import shutil
 import sys
 from pathlib import Path
 
-from autograder.paths import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT
-from autograder.sandbox.cells import _grade_id, _source as _source_text
+from autograder.notebooks.read import cell_source, grade_id
 from autograder.notebooks.release import BEGIN_SOLUTION, END_SOLUTION
+from autograder.paths import ASSIGNMENT, EXAMPLES_DIR, NOTEBOOKS, SOURCE_DIR
 
-SOURCE_DIR = PROJECT_ROOT / "source" / ASSIGNMENT
-EXAMPLES_DIR = PROJECT_ROOT / "examples"
 STUDENTS = ("correct", "typical_mistakes", "half_done")
 #: typical_mistakes: these catalogued mistakes (keys of grading_tests/mistakes.py).
 TYPICAL_MISTAKES = ("backward-no-mean", "init-fan-out", "bce-no-clip")
@@ -45,7 +43,7 @@ def strip_markers(notebook):
     markers' lines removed, code kept, outputs cleared."""
     notebook = copy.deepcopy(notebook)
     for cell in notebook.cells:
-        cell.source = _MARKER_LINE.sub("", _source_text(cell))
+        cell.source = _MARKER_LINE.sub("", cell_source(cell))
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
@@ -56,13 +54,13 @@ def leave_unfinished(notebook, functions):
     """Put the stub back in the solution cells of ``functions`` ("*": every one)."""
     notebook = copy.deepcopy(notebook)
     for cell in notebook.cells:
-        grade_id = _grade_id(cell)
-        if cell.cell_type != "code" or grade_id is None or BEGIN_SOLUTION not in _source_text(cell):
+        cell_id = grade_id(cell)
+        if cell.cell_type != "code" or cell_id is None or BEGIN_SOLUTION not in cell_source(cell):
             continue
-        if functions == "*" or grade_id in functions:
+        if functions == "*" or cell_id in functions:
             cell.source = _SOLUTION_REGION.sub(
                 lambda match: "".join(match.group(1) + line + "\n" for line in CODE_STUB.splitlines()),
-                _source_text(cell)).rstrip("\n")
+                cell_source(cell)).rstrip("\n")
     return notebook
 
 

@@ -69,20 +69,27 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
-from autograder.paths import PROJECT_ROOT
-from autograder.sandbox import codec
 from autograder import errors
 from autograder.errors import CallTimeout, InstructorError, SandboxDied, SubmissionError
-from autograder.sandbox.cells import CellResult
 from autograder.handles import HandleRef, Notebook
+from autograder.paths import GRADING_TESTS_DIR, PROJECT_ROOT
+from autograder.sandbox import codec
+from autograder.sandbox.cells import CellResult
 from autograder.sandbox.limits import Limits
-from autograder.sandbox.template import CONTROL_MESSAGE_BYTES, ERROR_FIELDS, EXIT_LOST_SOCKET
+from autograder.sandbox.processes import alive
+from autograder.sandbox.protocol import (
+    CONTROL_MESSAGE_BYTES,
+    ERROR_FIELDS,
+    EXIT_LOST_SOCKET,
+    sandbox_request,
+    template_request,
+)
 
 __all__ = ["Limits", "Template", "SandboxSubmission", "Event"]
 
-DEFAULT_HIDDEN = (PROJECT_ROOT / "grading_tests", PROJECT_ROOT / "source")
+DEFAULT_HIDDEN = (GRADING_TESTS_DIR, PROJECT_ROOT / "source")
 #: Hidden whatever ``hidden_paths`` says: the git history holds the hidden tests and the
 #: solutions; the nbgrader folders and the example submissions hold other people's work.
 ALWAYS_HIDDEN = tuple(PROJECT_ROOT / name for name in (
@@ -111,12 +118,18 @@ TEMPLATE_START_TIMEOUT = 180.0
 _HANDLE_BITS = 32  # grader-side handle id = sandbox number << 32 | the sandbox's own id
 
 
+#: What can happen to a notebook's process: ``started`` (forked and confined), a cell
+#: that raised, ran too long or killed its process, a call that ran too long, a
+#: process that died, and giving up after ``limits.max_restarts`` restarts.
+EventKind = Literal["started", "cell_error", "cell_timeout", "cell_died", "call_timeout", "died", "gave_up"]
+
+
 @dataclass(frozen=True)
 class Event:
     """Something that happened to a notebook's process, for the instructor's log."""
 
     notebook: str
-    kind: str  # started, cell_error, cell_timeout, cell_died, call_timeout, died, gave_up, isolation
+    kind: EventKind
     detail: str
 
 
@@ -159,6 +172,11 @@ class Template:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @property
+    def ready(self) -> bool:
+        """Whether the template has finished starting (``wait_ready`` returned)."""
+        return self._ready
+
     def wait_ready(self) -> None:
         """Wait for the imports; as root, check the sandbox user can read the interpreter."""
         if self._ready:
@@ -177,9 +195,7 @@ class Template:
         """Whether the template process runs (also right in a forked grading worker)."""
         if os.getpid() == self._owner:
             return self.process.poll() is None
-        from autograder.sandbox.template import _alive
-
-        return _alive(self.process.pid)
+        return alive(self.process.pid)
 
     def channel(self) -> "Template":
         """Another connection to this template's process, for one more grading job.
@@ -192,7 +208,7 @@ class Template:
         self.wait_ready()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            reply = self._request({"op": "channel"}, fds=[theirs.fileno()])
+            reply = self._request(template_request("channel"), fds=[theirs.fileno()])
         finally:
             theirs.close()
         if reply.get("channel") is not True:
@@ -240,7 +256,7 @@ class Template:
                   "memory_bytes": limits.memory_bytes, "max_processes": limits.max_processes,
                   "tmp_bytes": limits.tmp_bytes, "cpu_seconds": limits.cpu_seconds, "probe": probe}
         try:
-            tag = self._send({"op": "spawn", "config": config}, fds=[theirs.fileno(), output_write])
+            tag = self._send(template_request("spawn", config=config), fds=[theirs.fileno(), output_write])
         except BaseException:
             ours.close()
             os.close(output_read)
@@ -251,21 +267,21 @@ class Template:
         return Spawning(self, tag, ours, output_read)
 
     def status(self, pid: int, wait: float = 1.0) -> dict | None:
-        return self._request({"op": "status", "pid": pid, "wait": wait})["status"]
+        return self._request(template_request("status", pid=pid, wait=wait))["status"]
 
     def kill_tree(self, pids, wait: bool = True) -> int:
         """Kill these sandboxes, all they started, and every orphan of the template.
         ``wait``: until they are gone, not only until each has been sent SIGKILL."""
         if not self.alive():
             return 0
-        return self._request({"op": "kill_tree", "pids": list(pids), "wait": wait})["killed"]
+        return self._request(template_request("kill_tree", pids=list(pids), wait=wait))["killed"]
 
     def sweep(self, wait: bool = True) -> int:
         """Kill every sandbox this channel started that still runs, all they started,
         and every orphan of the template (after a submission: whatever it left)."""
         if not self.alive():
             return 0
-        return self._request({"op": "sweep", "wait": wait})["killed"]
+        return self._request(template_request("sweep", wait=wait))["killed"]
 
     def _request(self, request: dict, fds=()) -> dict:
         return self._await(self._send(request, fds), request["op"])
@@ -392,6 +408,11 @@ class SandboxSubmission:
         self._numbers = itertools.count(1)
         self._readers: list[_OutputReader] = []
 
+    @property
+    def spawned(self) -> tuple[int, ...]:
+        """Every sandbox pid this submission has forked so far, in order."""
+        return tuple(self._spawned)
+
     def notebook(self, stem: str) -> Notebook:
         if stem not in self._notebooks:
             cells = self._cells.get(stem)
@@ -456,7 +477,7 @@ class SandboxSubmission:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _event(self, stem: str, kind: str, detail: str) -> None:
+    def _event(self, stem: str, kind: EventKind, detail: str) -> None:
         self.events.append(Event(stem, kind, detail))
 
 
@@ -559,28 +580,28 @@ class _SandboxTransport:
              readonly_args: bool = False, return_args: bool = False, fp_errors: str | None = None) -> Any:
         options = {"numpy_only": numpy_only, "readonly_args": readonly_args, "return_args": return_args,
                    "fp_errors": fp_errors}
-        return self._request(name, {"op": "call", "name": name, "args": tuple(args),
-                                    "kwargs": dict(kwargs or {}), "options": options})
+        return self._request(name, sandbox_request("call", name=name, args=tuple(args),
+                                                    kwargs=dict(kwargs or {}), options=options))
 
     def reference_function(self, kind: str, params: dict) -> Any:
         return self._request(f"reference_function({kind!r})",
-                             {"op": "reference_function", "kind": kind, "params": dict(params)})
+                             sandbox_request("reference_function", kind=kind, params=dict(params)))
 
     def getattr(self, ref_id: int, attr: str) -> Any:
-        return self._request(f"{self._type(ref_id)}.{attr}", {"op": "getattr", "id": ref_id, "attr": attr})
+        return self._request(f"{self._type(ref_id)}.{attr}", sandbox_request("getattr", id=ref_id, attr=attr))
 
     def call_handle(self, ref_id: int, args=(), kwargs=None) -> Any:
-        return self._request(f"{self._type(ref_id)}(...)", {"op": "call_handle", "id": ref_id,
-                                                             "args": tuple(args), "kwargs": dict(kwargs or {})})
+        return self._request(f"{self._type(ref_id)}(...)", sandbox_request("call_handle", id=ref_id, args=tuple(args),
+                                                                            kwargs=dict(kwargs or {})))
 
     def len(self, ref_id: int) -> int:
-        value = self._request(f"len({self._type(ref_id)})", {"op": "len", "id": ref_id})
+        value = self._request(f"len({self._type(ref_id)})", sandbox_request("len", id=ref_id))
         if type(value) is not int or value < 0:
             raise errors.NotPlainData(f"len({self._type(ref_id)})", "len() did not give a non-negative int")
         return value
 
     def getitem(self, ref_id: int, key) -> Any:
-        return self._request(f"{self._type(ref_id)}[...]", {"op": "getitem", "id": ref_id, "key": key})
+        return self._request(f"{self._type(ref_id)}[...]", sandbox_request("getitem", id=ref_id, key=key))
 
     # -- requests
 
@@ -641,8 +662,8 @@ class _SandboxTransport:
         sandbox = _Sandbox(self.submission, self.stem)
         self.starts += 1
         # Sent before the sandbox says it is ready: it reads this once it is confined.
-        codec.send(sandbox.sock, {"op": "run", "stem": self.stem, "cells": self.cells, "skip": self.skip,
-                                  "cell_timeout": self.limits.cell_timeout, "label": "the notebook"})
+        codec.send(sandbox.sock, sandbox_request("run", stem=self.stem, cells=self.cells, skip=self.skip,
+                                                 cell_timeout=self.limits.cell_timeout, label="the notebook"))
         self.launched = sandbox
 
     def _finish_start(self) -> None:
@@ -711,11 +732,11 @@ class _SandboxTransport:
         self.gave_up = reason
         self.submission._event(self.stem, "gave_up", reason)
 
-    def _skip(self, index: int, kind: str, why: str) -> None:
+    def _skip(self, index: int, kind: EventKind, why: str) -> None:
         self.skip[str(index)] = why
         self.submission._event(self.stem, kind, why)
 
-    def _discard(self, kind: str, detail: str) -> None:
+    def _discard(self, kind: EventKind, detail: str) -> None:
         self.submission._event(self.stem, kind, detail)
         if self.sandbox is not None:
             self._kill(self.sandbox)

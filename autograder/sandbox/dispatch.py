@@ -25,8 +25,8 @@ from autograder.errors import (
     StudentException,
     SubmissionError,
 )
-from autograder.sandbox.guard import torch_forbidden
 from autograder.handles import HandleRef
+from autograder.sandbox.guard import torch_forbidden
 
 #: dtype kinds that cross as arrays: bool, signed, unsigned, float, complex.
 PLAIN_KINDS = frozenset("biufc")

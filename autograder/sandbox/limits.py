@@ -87,7 +87,7 @@ def _unshare(flags: int) -> None:
     _check(_libc.unshare(flags), "unshare")
 
 
-def _prctl(option: int, value: int) -> None:
+def prctl(option: int, value: int) -> None:
     _check(_libc.prctl(option, value, 0, 0, 0), f"prctl {option}")
 
 
@@ -119,11 +119,11 @@ def confine(config: dict) -> dict:
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
         applied["uid"] = uid
-    _prctl(_PR_SET_NO_NEW_PRIVS, 1)
+    prctl(_PR_SET_NO_NEW_PRIVS, 1)
     # A uid change makes the process non-dumpable, which hides /proc/self/fd from it
     # (and breaks subprocess); core files stay off through RLIMIT_CORE.
-    _prctl(_PR_SET_DUMPABLE, 1)
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # after the uid change, which clears it
+    prctl(_PR_SET_DUMPABLE, 1)
+    prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # after the uid change, which clears it
     return applied
 
 

@@ -17,10 +17,7 @@ starts, even a ``setsid`` grandchild whose parent died, is reparented to it, so
 ``kill_tree`` finds it in ``/proc``. When the grader closes the control socket (or
 dies), the template kills every descendant and exits.
 
-A sandbox (``serve``) puts its stdout and stderr on the output pipe, confines itself
-(``autograder.sandbox.limits.confine``), reports ``ready`` and answers requests on its socket:
-``run`` (the notebook's cells; it reports ``{"cell": i}`` as each cell starts, so the
-grader can time cells from outside) and then the ``Dispatcher`` calls.
+Each forked sandbox runs ``autograder.sandbox.server.serve``.
 """
 
 from __future__ import annotations
@@ -34,12 +31,11 @@ import sys
 import time
 
 from autograder.sandbox import codec
+from autograder.sandbox.processes import alive, process_table, subtrees
+from autograder.sandbox.protocol import CONTROL_MESSAGE_BYTES
+from autograder.sandbox.server import serve
 
 _PR_SET_CHILD_SUBREAPER = 36
-CONTROL_MESSAGE_BYTES = 1 << 20
-#: Exit statuses a sandbox uses for its own failures (anything else is the student's).
-EXIT_NOT_CONFINED = 3
-EXIT_LOST_SOCKET = 86
 
 
 def warm_up() -> None:
@@ -58,8 +54,8 @@ def warm_up() -> None:
     import torch.overrides  # noqa: F401
     from IPython.core.interactiveshell import InteractiveShell  # noqa: F401
 
-    import autograder.sandbox.dispatch  # noqa: F401
     import autograder.sandbox.cells  # noqa: F401
+    import autograder.sandbox.dispatch  # noqa: F401
     import autograder.sandbox.guard  # noqa: F401
     import autograder.testfunctions  # noqa: F401
 
@@ -101,10 +97,10 @@ def _build_shell():
 
 def main(argv: list[str]) -> int:
     control = socket.socket(fileno=int(argv[0]))
-    from autograder.sandbox.limits import _prctl
+    from autograder.sandbox.limits import prctl
 
-    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
-    _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the grader
+    prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the grader
     try:
         warm_up()
     except BaseException as error:  # noqa: BLE001 - reported to the grader as text
@@ -234,7 +230,7 @@ class _Template:
             try:
                 for other in self.channels.values():
                     other.sock.close()
-                status = serve(fds[0], fds[1], config)
+                status = serve(fds[0], fds[1], config, shell=_pristine_shell)
             finally:
                 os._exit(status)
         for fd in fds:
@@ -318,15 +314,15 @@ class _Template:
         deadline = time.monotonic() + 10  # a process exiting with gigabytes mapped takes a while
         while time.monotonic() < deadline:
             if wait:
-                children, owned = _process_table(uids)
+                children, owned = process_table(uids)
             else:
-                children, owned = _process_table(uids, skip=killed | exiting)
+                children, owned = process_table(uids, skip=killed | exiting)
             every_sandbox = self.sandboxes
             roots = doomed | {pid for pid in children.get(me, ()) if pid not in every_sandbox}
             if wait:
-                victims = (_subtrees(children, roots) | owned) - {me}
+                victims = (subtrees(children, roots) | owned) - {me}
             else:  # what the killed ones forked before the signal reached them, too
-                victims = (_subtrees(children, roots | killed, known_alive=killed) | owned) - {me} - killed
+                victims = (subtrees(children, roots | killed, known_alive=killed) | owned) - {me} - killed
             if not victims:
                 break
             for pid in victims:
@@ -343,255 +339,13 @@ class _Template:
             elif wait:
                 time.sleep(0.002)  # grandchildren: they are reparented to us as they die
             self.reap()
-            doomed = {pid for pid in doomed if _alive(pid)} if wait else doomed - killed
+            doomed = {pid for pid in doomed if alive(pid)} if wait else doomed - killed
         for pid in mine:  # killed on purpose: nobody will ask how they died
             channel.statuses.pop(pid, None)
             self.uids.pop(pid, None)
             if pid in channel.sandboxes:
                 channel.forgotten.add(pid)
         return len(killed)
-
-
-def _process_table(uids: set[int], skip: set[int] = frozenset()) -> tuple[dict[int, list[int]], set[int]]:
-    """Living (not zombie) processes by parent pid, and those whose uid is in ``uids``,
-    from /proc; the pids in ``skip`` are left out unread. A process that made itself
-    non-dumpable shows as root's here, but it cannot leave the tree under the template
-    (the template is their subreaper), which is searched too."""
-    children: dict[int, list[int]] = {}
-    owned: set[int] = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) in skip:
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-            if fields[0] in (b"Z", b"X"):
-                continue
-            # /proc/N belongs to the process's uid (sandboxes stay dumpable); unlike
-            # /proc/N/status, reading it never waits for an exiting process to unmap.
-            if uids and os.stat(f"/proc/{entry}").st_uid in uids:
-                owned.add(int(entry))
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    return children, owned
-
-
-def _children_by_parent() -> dict[int, list[int]]:
-    """Living (not zombie) processes by parent pid, from /proc."""
-    return _process_table(set())[0]
-
-
-def _subtrees(children: dict[int, list[int]], roots: set[int], known_alive: set[int] = frozenset()) -> set[int]:
-    found: set[int] = set()
-    stack = [pid for pid in roots if pid in known_alive or _alive(pid)]
-    while stack:
-        pid = stack.pop()
-        if pid in found:
-            continue
-        found.add(pid)
-        stack.extend(children.get(pid, ()))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
-    except (OSError, IndexError):
-        return False
-
-
-# -- the sandbox ----------------------------------------------------------------------------
-
-
-def serve(sock_fd: int, output_fd: int, config: dict) -> int:
-    """The forked sandbox: confine, run the notebook, answer calls until the socket closes."""
-    os.setsid()
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.dup2(output_fd, 1)
-    os.dup2(output_fd, 2)
-    _close_fds_except({0, 1, 2, sock_fd})
-    for stream in (sys.stdout, sys.stderr):  # block-buffered since the template started on /dev/null
-        stream.reconfigure(line_buffering=True, write_through=True)
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGALRM):
-        signal.signal(signum, signal.SIG_DFL)
-    sock = socket.socket(fileno=sock_fd)
-    try:
-        from autograder.sandbox.limits import confine
-
-        needed = _needed_paths() if config.get("probe") else {}
-        applied = confine(config)
-        if config.get("probe"):
-            applied["unreadable"] = _unreadable_paths(needed)
-        else:
-            _private_environment()
-    except BaseException as error:  # noqa: BLE001 - reported, then the sandbox exits
-        codec.send(sock, {"failed": f"{type(error).__name__}: {error}"})
-        return EXIT_NOT_CONFINED
-    codec.send(sock, {"ready": applied})
-    if config.get("probe"):
-        return 0
-    _Server(sock, config).loop()
-    return 0
-
-
-def _close_fds_except(keep: set[int]) -> None:
-    for entry in os.listdir("/proc/self/fd"):
-        fd = int(entry)
-        if fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
-def _private_environment() -> None:
-    home = "/tmp" if os.access("/tmp", os.W_OK) else os.getcwd()
-    os.chdir(home)
-    os.environ.update({"HOME": home, "TMPDIR": home, "USER": "student", "LOGNAME": "student",
-                       "MPLCONFIGDIR": os.path.join(home, ".matplotlib"),
-                       "IPYTHONDIR": os.path.join(home, ".ipython"), "OMP_NUM_THREADS": "1"})
-    import random
-
-    import numpy
-    import torch
-
-    torch.set_num_threads(1)  # cores are shared by every sandbox; also keeps sums reproducible
-    # Every sandbox starts from the same random state, so an unseeded notebook grades
-    # the same twice (the template's own state depends on when it started).
-    random.seed(0)
-    numpy.random.seed(0)
-    torch.manual_seed(0)
-
-
-def _needed_paths() -> dict[str, str | None]:
-    """The interpreter, its prefixes, every sys.path entry and this package, both as
-    written and resolved (a symlinked venv may hide behind a private directory), that
-    exist for the template; each with one entry it sees inside (directories only)."""
-    import autograder
-
-    paths = [sys.executable, sys.prefix, sys.base_prefix, os.path.dirname(autograder.__file__)]
-    paths += [p for p in sys.path if p]
-    needed = {}
-    for path in dict.fromkeys(paths + [os.path.realpath(p) for p in paths]):
-        try:
-            needed[path] = min(os.listdir(path), default=None) if os.path.isdir(path) else None
-        except OSError:
-            continue
-        if not os.path.exists(path):
-            del needed[path]
-    return needed
-
-
-def _unreadable_paths(needed: dict[str, str | None]) -> list[list]:
-    """Those ``needed`` paths this confined process cannot read, as ``[path, reason,
-    hidden]``; ``hidden``: it is gone, or a directory that lost its entries (a mount
-    covers it)."""
-    import stat
-
-    problems = []
-    for path, entry in needed.items():
-        try:
-            if stat.S_ISDIR(os.stat(path).st_mode):
-                if entry is not None and entry not in os.listdir(path):
-                    problems.append([path, "covered by an empty mount", True])
-            else:
-                with open(path, "rb") as handle:
-                    handle.read(1)
-        except OSError as error:
-            problems.append([path, error.strerror, isinstance(error, FileNotFoundError)])
-    return problems
-
-
-class _Server:
-    """Answers the grader's requests with one notebook's ``Dispatcher``."""
-
-    def __init__(self, sock: socket.socket, config: dict):
-        self.sock = sock
-        self.config = config
-        self.dispatcher = None
-
-    def loop(self) -> None:
-        while True:
-            try:
-                request = codec.receive(self.sock)
-            except codec.Closed:
-                return  # the grader hung up: done
-            reply = self.answer(request)
-            try:
-                codec.send_frame(self.sock, reply)
-            except (codec.Closed, OSError):  # student code closed or broke our socket
-                os._exit(EXIT_LOST_SOCKET)
-
-    def answer(self, request: dict) -> list:
-        from autograder.errors import NotPlainData, SubmissionError
-
-        op = request["op"]
-        label = request.get("label", op)
-        try:
-            value = self.run(request) if op == "run" else self.dispatch(op, request)
-            reply = {"ok": value}
-        except SubmissionError as error:
-            reply = {"error": _error_fields(error)}
-        except BaseException as error:  # noqa: BLE001 - a bug, or student code that broke us
-            reply = {"internal": f"{type(error).__name__}: {error}"[:2000]}
-        seq = request.get("seq")  # echoed, so a stray frame cannot pass for this reply
-        try:
-            return codec.encode({**reply, "seq": seq})
-        except codec.CodecError as error:
-            return codec.encode({"error": _error_fields(NotPlainData(label, str(error))), "seq": seq})
-
-    def run(self, request: dict) -> list:
-        from autograder.sandbox.dispatch import Dispatcher
-        from autograder.sandbox.cells import new_shell, run_cells
-
-        skipped = request.get("skip", {})
-        cells = ["" if str(i) in skipped else code for i, code in enumerate(request["cells"])]
-        shell = _pristine_shell if _pristine_shell is not None else new_shell({"__name__": "__main__"})
-        results = run_cells(shell, cells, float(request["cell_timeout"]),
-                            on_cell_start=lambda index: codec.send(self.sock, {"cell": index}))
-        errors = [skipped.get(str(r.index)) or r.error for r in results]
-        self.dispatcher = Dispatcher(request["stem"], shell.user_ns, tuple(e for e in errors if e))
-        return [[r.index, r.seconds, error] for r, error in zip(results, errors)]
-
-    def dispatch(self, op: str, request: dict):
-        dispatcher = self.dispatcher
-        if op == "call":
-            return dispatcher.call(request["name"], request["args"], request["kwargs"],
-                                   **request["options"])
-        if op == "reference_function":
-            return dispatcher.reference_function(request["kind"], request["params"])
-        if op == "getattr":
-            return dispatcher.getattr(request["id"], request["attr"])
-        if op == "call_handle":
-            return dispatcher.call_handle(request["id"], request["args"], request["kwargs"])
-        if op == "len":
-            return dispatcher.len(request["id"])
-        if op == "getitem":
-            return dispatcher.getitem(request["id"], request["key"])
-        raise ValueError(f"unknown request {op!r}")
-
-
-#: What each error's constructor takes, in order; the grader rebuilds them from this.
-ERROR_FIELDS = {
-    "NotebookMissing": ("stem", "detail"),
-    "FunctionMissing": ("stem", "name", "cell_errors"),
-    "StudentException": ("function", "exc_type", "message"),
-    "CallTimeout": ("function", "seconds"),
-    "SandboxDied": ("function", "reason"),
-    "AutogradUsed": ("function", "what"),
-    "NotPlainData": ("function", "detail"),
-}
-
-
-def _error_fields(error) -> list:
-    name = type(error).__name__
-    fields = ERROR_FIELDS.get(name)
-    if fields is None:
-        return ["StudentException", ["grader", name, str(error)]]
-    return [name, [getattr(error, field) for field in fields]]
 
 
 if __name__ == "__main__":
