@@ -1,11 +1,13 @@
-"""``grade``: score submissions with the hidden tests and write what Gradescope reads.
+"""The one grading path: every submission is graded by a forked child, the same way.
 
-``grade_submission`` is the one code path every kind of grading goes through (this
-command for one folder, the batch below, ``validate``, ``demo`` and Gradescope's
-``run_autograder``): it forks a child of the warm grader (``autograder.grading.workers``),
-which reads the notebooks, hands their cells to a sandbox forked from ``template``,
-runs the hidden tests against it and sends back a ``GradeReport``. Whatever happens in
-the child, the parent ends up with a valid report.
+Every kind of grading (``grade`` for one folder or a batch, ``validate``, ``demo`` and
+Gradescope's ``run_autograder``) goes through ``grade_path``, and every submission
+through the same two steps: ``start_grading`` forks a child of the warm grader
+(``autograder.grading.workers``), which reads the notebooks, hands their cells to a
+sandbox forked from the template, runs the hidden tests against it and sends back a
+``GradeReport`` (``grade_here``); ``report_from_answer`` turns whatever the child
+answered into a valid report. ``grade_submission`` is those two steps for one
+submission; a batch runs them ``jobs`` at a time (``workers.run_batch``).
 
 The grader never imports or runs a file from a submission folder: it reads the
 notebooks as data, the child works in an empty folder of its own, and no folder of a
@@ -14,75 +16,23 @@ submission is ever on ``sys.path``.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
 import os
 import secrets
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator
 
-from autograder.paths import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT
+from autograder import paths
+from autograder.errors import InstructorError
+from autograder.grading.answer import decode_answer, encode_answer, keep_references, new_references
+from autograder.grading.model import GradeReport, Submission
+from autograder.grading.submissions import check_sources, find_submissions, inside, keep_off_sys_path, read_submission
+from autograder.grading.templates import IN_PROCESS, SharedTemplate, default_limits, open_template, tidy_template
 from autograder.outputs import results
-from autograder.errors import InstructorError, SubmissionError
-from autograder.grading.model import Scored
-
-SOURCE_DIR = PROJECT_ROOT / "source" / ASSIGNMENT
-GRADING_TESTS = PROJECT_ROOT / "grading_tests"
-
-#: ``template`` value that runs student code inside the grading child. Trusted code
-#: only (developing the hidden tests); a submission can do anything to the grader.
-IN_PROCESS = "in-process (unsafe: trusted code only)"
-
-
-#: What a batch writes at the top of OUT, beside one folder per student.
-BATCH_FILES = ("grades.csv", "grader.log", "report.html", "report.csv")
-
-
-@dataclass(frozen=True)
-class Submission:
-    """One student's folder of notebooks; ``student`` names its results."""
-
-    student: str
-    folder: Path
-
-
-@dataclass(frozen=True)
-class GradeReport(Scored):
-    """One submission's grade; what results.json, feedback.md and a grades.csv row hold.
-
-    ``failure``: set when the grader itself failed (the score is then 0 and means
-    nothing); it, ``log`` and ``events`` are for the instructor only.
-    """
-
-    student: str
-    seed: int
-    tests: tuple = ()  # of autograder.grading.suite.TestOutcome
-    execution_time: float = 0.0
-    failure: str | None = None
-    log: str = field(default="", repr=False)
-    events: tuple[str, ...] = ()  # what happened to the notebooks' processes (timeouts, deaths)
-
 
 # ----------------------------------------------------------------------------- grading
-
-
-def read_submission(folder: Path) -> dict[str, list[str] | SubmissionError]:
-    """Each notebook's code cells, merged with the instructor's locked cells, or the
-    ``SubmissionError`` (missing, not UTF-8, not a notebook) its tests will report."""
-    from autograder.sandbox.cells import prepare_notebook
-
-    notebooks: dict[str, list[str] | SubmissionError] = {}
-    for stem in NOTEBOOKS:
-        try:
-            notebooks[stem] = prepare_notebook(Path(folder) / f"{stem}.ipynb", SOURCE_DIR / f"{stem}.ipynb")
-        except SubmissionError as error:
-            notebooks[stem] = error
-    return notebooks
 
 
 def open_provider(folder: Path, *, limits, template):
@@ -90,7 +40,7 @@ def open_provider(folder: Path, *, limits, template):
     if template == IN_PROCESS:
         from autograder.inprocess import InProcessSubmission
 
-        return InProcessSubmission(folder, SOURCE_DIR, cell_timeout=limits.cell_timeout)
+        return InProcessSubmission(folder, paths.SOURCE_DIR, cell_timeout=limits.cell_timeout)
     from autograder.sandbox.client import SandboxSubmission
 
     submission = SandboxSubmission(template, read_submission(folder))
@@ -136,7 +86,7 @@ def start_grading(submission: Submission, *, seed: int, limits, template):
 
     def work() -> bytes:
         report = grade_here(submission, seed=seed, limits=limits, template=template)
-        return encode_answer(report, _new_references())
+        return encode_answer(report, new_references())
 
     return Child(work, timeout=submission_timeout(limits))
 
@@ -156,7 +106,7 @@ def report_from_answer(submission: Submission, seed: int, answer, seconds: float
     if report.student != submission.student or report.seed != seed:
         return GradeReport(submission.student, seed, execution_time=seconds,
                            failure="the grading process answered for another submission")
-    _keep_references(references)
+    keep_references(references)
     return report
 
 
@@ -177,216 +127,10 @@ def grade_submission(folder: Path, *, seed: int, limits, template, student: str 
     return report
 
 
-def encode_answer(report: GradeReport, references: dict[bytes, object]) -> bytes:
-    """What a grading child sends back: its report, and the trusted references it
-    computed (``grading_tests.reference``: the next children need not compute them
-    again), as one frame of ``autograder.sandbox.codec`` (plain data only, nothing that runs)."""
-    from autograder.sandbox import codec
-
-    text = encode_report(report).decode("utf-8")
-    entries = [[key.hex(), value] for key, value in references.items()]
-    try:
-        frame = codec.encode({"report": text, "references": entries})
-    except codec.CodecError:  # a reference that cannot cross is simply computed again
-        frame = codec.encode({"report": text, "references": []})
-    return b"".join(bytes(part) for part in frame)
-
-
-def decode_answer(payload: bytes) -> tuple[GradeReport, dict[bytes, object]]:
-    from autograder.sandbox import codec
-
-    header_length, body_length = codec.PREFIX.unpack_from(payload)
-    if 8 + header_length + body_length != len(payload):
-        raise ValueError("the answer is not one whole frame")
-    data = codec.decode(payload[8:8 + header_length], payload[8 + header_length:])
-    references = {bytes.fromhex(key): value for key, value in data["references"]}
-    return decode_report(data["report"].encode("utf-8")), references
-
-
-def _new_references() -> dict[bytes, object]:
-    from grading_tests import reference
-
-    return reference.new_entries()
-
-
-def _keep_references(references: dict[bytes, object]) -> None:
-    """Hand the references a child computed to the children forked after it."""
-    if references:
-        from grading_tests import reference
-
-        reference.add_entries(references)
-
-
-def encode_report(report: GradeReport) -> bytes:
-    data = {name.name: getattr(report, name.name) for name in fields(GradeReport) if name.name != "tests"}
-    data["tests"] = [{name.name: getattr(test, name.name) for name in fields(test)} for test in report.tests]
-    return json.dumps(data).encode("utf-8")
-
-
-def decode_report(payload: bytes) -> GradeReport:
-    from autograder.grading.suite import TestOutcome
-
-    data = json.loads(payload.decode("utf-8"))
-    known = {name.name for name in fields(TestOutcome)}
-    tests = []
-    for entry in data["tests"]:
-        values = {key: value for key, value in entry.items() if key in known}
-        values["tags"] = tuple(str(tag) for tag in values.get("tags", ()))
-        values["score"], values["max_score"] = float(values["score"]), float(values["max_score"])
-        tests.append(TestOutcome(**values))
-    return GradeReport(
-        student=str(data["student"]), seed=int(data["seed"]), tests=tuple(tests),
-        execution_time=float(data["execution_time"]),
-        failure=None if data.get("failure") is None else str(data["failure"]),
-        log=str(data.get("log", "")),
-        events=tuple(str(event) for event in data.get("events", ())),
-    )
-
-
 # ----------------------------------------------------------------------------- templates
 
 
-def default_limits(cell_timeout: float | None = None, call_timeout: float | None = None):
-    from autograder.sandbox.limits import Limits
-
-    overrides = {"cell_timeout": cell_timeout, "call_timeout": call_timeout}
-    return Limits(**{key: float(value) for key, value in overrides.items() if value is not None})
-
-
-def open_template(limits, hidden_paths: Sequence[Path] = (), in_process: bool = False):
-    """A context manager yielding the template sandboxes are forked from."""
-    if in_process:
-        return contextlib.nullcontext(IN_PROCESS)
-    from autograder.sandbox.client import Template
-
-    hidden = (GRADING_TESTS, SOURCE_DIR, *hidden_paths)
-    return Template(limits, hidden_paths=tuple(str(path) for path in hidden))
-
-
-def tidy_template(template) -> bool:
-    """After a child: end whatever its submission left running under ``template``;
-    False when the template itself is gone, so its slot opens a new one.
-
-    The child's ``SandboxSubmission.close()`` already kills its sandboxes; this sweep
-    covers a child that died before it could. Only one child uses a template (or a
-    channel of one) at a time, so every sandbox still under it belongs to the
-    submission just graded.
-    """
-    if template == IN_PROCESS:
-        return True
-    if not template.alive():
-        return False
-    try:
-        template.sweep(wait=False)
-    except Exception:  # noqa: BLE001 - a template that cannot answer is replaced
-        return False
-    return template.alive()
-
-
-class SharedTemplate:
-    """One sandbox template process for every job of a batch, a channel per job.
-
-    Each template imports torch, IPython and matplotlib (~2.5 s of a core); on two
-    cores a second one cost the batch ~1.5 s of start-up. ``open()`` gives a job's
-    slot a context manager that yields a channel (waiting for the template on entry,
-    so every slot can ask at once); a template found dead is replaced for every
-    slot that opens after that.
-    """
-
-    def __init__(self, start):
-        self._start = start
-        self._template = None
-
-    def start(self) -> None:
-        """Start the template process now (``open`` waits for it). A template that
-        cannot start fails there, where its submissions still get valid results."""
-        if self._template is None:
-            try:
-                self._template = self._start()
-            except Exception:  # noqa: BLE001 - open() starts it again and raises
-                self._template = None
-
-    def open(self):
-        template = self._template
-        if template is None or (template._ready and not template.alive()):
-            if template is not None:
-                template.close()
-            template = self._template = self._start()
-        return _Channel(template)
-
-    def close(self) -> None:
-        template, self._template = self._template, None
-        if template is not None:
-            template.close()
-
-
-class _Channel:
-    def __init__(self, template):
-        self.template = template
-        self.channel = None
-
-    def __enter__(self):
-        self.channel = self.template.channel()
-        return self.channel
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self.channel is not None:
-            self.channel.close()
-
-
 # ----------------------------------------------------------------------------- paths
-
-
-def find_submissions(path: Path, single: bool = False) -> tuple[list[Submission], bool]:
-    """``(submissions, batch)``: one folder of notebooks, or an nbgrader ``submitted/``
-    tree (``<student>/backprop/*.ipynb``). Anything else is an instructor's error.
-    ``single``: ``path`` is one submission even if it holds no notebook (Gradescope)."""
-    path = Path(path)
-    if not path.exists():
-        raise InstructorError(f"{path}: no such folder")
-    if not path.is_dir():
-        raise InstructorError(f"{path} is not a folder (give a submission folder or an nbgrader submitted/ tree)")
-    if single or _holds_notebooks(path):
-        return [Submission(path.resolve().name, path.resolve())], False
-    if _holds_notebooks(path / ASSIGNMENT):  # one student's folder of a submitted/ tree
-        return [Submission(path.resolve().name, (path / ASSIGNMENT).resolve())], False
-    students = sorted(entry for entry in path.iterdir()
-                      if entry.is_dir() and (entry / ASSIGNMENT).is_dir() and not entry.name.startswith("."))
-    if not students:
-        names = ", ".join(f"{stem}.ipynb" for stem in NOTEBOOKS)
-        raise InstructorError(f"no notebooks found in {path}: expected {names} "
-                              f"or an nbgrader tree <student>/{ASSIGNMENT}/*.ipynb")
-    clashing = [entry.name for entry in students if entry.name in BATCH_FILES]
-    if clashing:
-        raise InstructorError(f"a student folder is named {clashing[0]}, a file the grader writes in OUT; rename it")
-    return [Submission(entry.name, (entry / ASSIGNMENT).resolve()) for entry in students], True
-
-
-def _holds_notebooks(folder: Path) -> bool:
-    return folder.is_dir() and any((folder / f"{stem}.ipynb").exists() for stem in NOTEBOOKS)
-
-
-def check_sources() -> None:
-    """The instructor's notebooks must be readable before any student is graded."""
-    from autograder.sandbox.cells import read_source_notebook
-
-    for stem in NOTEBOOKS:
-        read_source_notebook(SOURCE_DIR / f"{stem}.ipynb")
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
-
-
-def keep_off_sys_path(folders: Sequence[Path]) -> None:
-    """Drop from ``sys.path`` every entry inside a submission (``""`` too, when the
-    grader was started from one), so nothing a submission ships (numpy.py,
-    sitecustomize.py...) can ever be imported by the grader."""
-    sys.path[:] = [entry for entry in sys.path
-                   if not any(_inside(Path(entry or ".").resolve(), folder) for folder in folders)]
 
 
 # ----------------------------------------------------------------------------- the command
@@ -403,7 +147,7 @@ def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, j
     submissions, batch = find_submissions(path, single)
     out = Path(out).resolve()
     folders = [submission.folder for submission in submissions]
-    if any(_inside(out, folder) for folder in folders + [Path(path).resolve()]):
+    if any(inside(out, folder) for folder in folders + [Path(path).resolve()]):
         raise InstructorError(f"--out {out} is inside the submissions; choose a folder outside them")
     limits = limits if limits is not None else default_limits()
     seed = seed if seed is not None else secrets.randbits(32)
@@ -540,61 +284,3 @@ def _progress_bar(total: int, enabled: bool):
                 dynamic_ncols=True)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", type=Path, metavar="PATH",
-                        help="a folder holding the notebooks, or an nbgrader submitted/ tree")
-    parser.add_argument("--out", type=Path, required=True, metavar="OUT",
-                        help="where results.json and feedback.md go (per student in a batch, with grades.csv)")
-    parser.add_argument("--jobs", type=int, default=None, metavar="N",
-                        help="submissions graded at once (default: one per core)")
-    parser.add_argument("--cell-timeout", type=float, default=None, metavar="S",
-                        help="seconds one notebook cell may run (default 30)")
-    parser.add_argument("--call-timeout", type=float, default=None, metavar="S",
-                        help="seconds one call of a student function may run (default 10)")
-    parser.add_argument("--seed", type=int, default=None, metavar="N",
-                        help="seed of the hidden tests' inputs (default: a fresh one, reported)")
-    parser.add_argument("--nbgrader", action="store_true",
-                        help="also record each notebook's score in the course's nbgrader gradebook "
-                             "(PATH must be the course's submitted/ folder)")
-    # Development only: runs student code inside the grader. Not in --help on purpose.
-    parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
-
-
-def nbgrader_course(path: Path) -> Path:
-    """The course directory of an nbgrader ``submitted/`` folder."""
-    path = Path(path).resolve()
-    if path.name != "submitted" or not path.is_dir():
-        raise InstructorError(f"--nbgrader needs the course's submitted/ folder as PATH, not {path}")
-    return path.parent
-
-
-def record_in_gradebook(course_root: Path, submitted: Path, reports: Sequence[GradeReport]) -> None:
-    """Each notebook's autograded points into nbgrader's gradebook (failed gradings excluded)."""
-    from autograder.outputs.gradebook import record_scores
-
-    for report in reports:
-        if report.failure is not None:
-            continue
-        scores = {stem: got for stem, (got, _) in report.by_notebook().items()}
-        record_scores(course_root, report.student, scores, submitted / report.student / ASSIGNMENT)
-    print(f"recorded {len(reports)} submission(s) in {course_root / 'gradebook.db'}")
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.jobs is not None and args.jobs < 1:
-        raise InstructorError("--jobs must be at least 1")
-    for name in ("cell_timeout", "call_timeout"):
-        if getattr(args, name) is not None and getattr(args, name) <= 0:
-            raise InstructorError(f"--{name.replace('_', '-')} must be positive")
-    course_root = nbgrader_course(args.path) if args.nbgrader else None
-    reports = grade_path(args.path, args.out, seed=args.seed, jobs=args.jobs, in_process=args.in_process,
-                         limits=default_limits(args.cell_timeout, args.call_timeout))
-    print(results.score_table(reports))
-    if course_root is not None:
-        record_in_gradebook(course_root, Path(args.path), reports)
-    failed = [report.student for report in reports if report.failure is not None]
-    if failed:
-        print(f"error: grading failed for {len(failed)} submission(s) ({', '.join(failed[:5])}); "
-              f"details in {Path(args.out) / 'grader.log'}", file=sys.stderr)
-        return 1
-    return 0

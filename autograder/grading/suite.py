@@ -13,17 +13,17 @@ import os
 import time
 import traceback
 from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import pytest
 
-from autograder.paths import NOTEBOOKS, PROJECT_ROOT
 from autograder.errors import SubmissionError
-from autograder.grading.model import Scored
+from autograder.grading import pytest_internals
+from autograder.grading.model import SuiteResult, TestOutcome
+from autograder.paths import GRADING_TESTS_DIR, NOTEBOOKS
+from autograder.providers import PROVIDER_PLUGIN
 
-GRADING_TESTS = PROJECT_ROOT / "grading_tests"
 PYTEST_CONFIG = Path(__file__).with_name("pytest-grading.ini")
 #: pytest plugins the hidden tests do not use, left out of every submission's session:
 #: ``unraisableexception`` and ``threadexception`` end it with a full ``gc.collect()``,
@@ -36,34 +36,6 @@ INTERNAL_ERROR = ("Internal grading error: the grader could not check this. "
                   "It is not your fault; your instructor has the details.")
 
 
-@dataclass(frozen=True)
-class TestOutcome:
-    """One hidden test's result; field names follow Gradescope's results.json."""
-
-    name: str
-    number: str
-    score: float
-    max_score: float
-    status: str  # "passed" or "failed"
-    output: str
-    tags: tuple[str, ...]
-    nodeid: str
-    internal_error: str | None = None
-    diagnosis: str | None = None  # a named mistake's key, e.g. "summed-not-averaged"
-
-    @property
-    def notebook(self) -> str:
-        return self.tags[0] if self.tags else ""
-
-
-@dataclass(frozen=True)
-class SuiteResult(Scored):
-    seed: int
-    tests: tuple[TestOutcome, ...]
-    seconds: float
-    log: str = field(default="", repr=False)
-
-
 class _ProviderPlugin:
     """Registers the submission under the name the hidden tests' conftest asks for."""
 
@@ -71,7 +43,7 @@ class _ProviderPlugin:
         self.submission = submission
 
     def pytest_configure(self, config):
-        config.pluginmanager.register(self.submission, "backprop_submission")
+        config.pluginmanager.register(self.submission, PROVIDER_PLUGIN)
 
 
 class _Collector:
@@ -112,7 +84,7 @@ def describe_failure(excinfo) -> tuple[str, str | None, str | None]:
     return INTERNAL_ERROR, detail, None
 
 
-def pytest_args(seed: int, tests_dir: Path = GRADING_TESTS, select: Sequence[str] = ()) -> list[str]:
+def pytest_args(seed: int, tests_dir: Path = GRADING_TESTS_DIR, select: Sequence[str] = ()) -> list[str]:
     """The command line of every hidden-test session."""
     args = [
         str(tests_dir), "-c", str(PYTEST_CONFIG), "--rootdir", str(tests_dir),
@@ -129,7 +101,7 @@ def pytest_args(seed: int, tests_dir: Path = GRADING_TESTS, select: Sequence[str
     return args + list(select)
 
 
-def run_hidden_tests(submission, seed: int, tests_dir: Path = GRADING_TESTS,
+def run_hidden_tests(submission, seed: int, tests_dir: Path = GRADING_TESTS_DIR,
                      select: Sequence[str] = ()) -> SuiteResult:
     """Grade ``submission`` (a provider with ``notebook(stem)``) with the hidden tests.
 
@@ -154,13 +126,18 @@ def run_hidden_tests(submission, seed: int, tests_dir: Path = GRADING_TESTS,
 _PREPARED: dict[tuple, "PreparedSuite"] = {}
 
 
-def prepare(seed: int, tests_dir: Path = GRADING_TESTS, select: Sequence[str] = ()) -> "PreparedSuite":
+def prepare(seed: int, tests_dir: Path = GRADING_TESTS_DIR, select: Sequence[str] = ()) -> "PreparedSuite":
     """Configure pytest and collect the hidden tests now, for the next
     ``run_hidden_tests`` with these arguments in this process or in any process forked
     from it (the warm grader prepares once per batch; each child runs it once)."""
     prepared = PreparedSuite(seed, tests_dir, select)
     _PREPARED[(seed, str(tests_dir), tuple(select))] = prepared
     return prepared
+
+
+def is_prepared(seed: int) -> bool:
+    """Whether ``prepare`` left a session for ``seed`` in this process."""
+    return any(key[0] == seed for key in _PREPARED)
 
 
 class PreparedSuite:
@@ -173,25 +150,22 @@ class PreparedSuite:
     it is split from making it. A session runs once: ``run`` uses it up.
     """
 
-    def __init__(self, seed: int, tests_dir: Path = GRADING_TESTS, select: Sequence[str] = ()):
-        from _pytest.config import _prepareconfig
-        from _pytest.main import Session
-
+    def __init__(self, seed: int, tests_dir: Path = GRADING_TESTS_DIR, select: Sequence[str] = ()):
         os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         self.seed = seed
         self.collector = _Collector()
         self.log = io.StringIO()  # pytest's terminal output goes here (bound at configure)
         self.used = False
         with redirect_stdout(self.log), redirect_stderr(self.log):
-            self.config = _prepareconfig(pytest_args(seed, tests_dir, select), plugins=[self.collector])
+            self.config = pytest_internals.make_config(pytest_args(seed, tests_dir, select), plugins=[self.collector])
             try:
-                self.config._do_configure()
-                self.session = Session.from_config(self.config)
+                pytest_internals.configure(self.config)
+                self.session = pytest_internals.new_session(self.config)
                 self.session.exitstatus = pytest.ExitCode.OK
                 self.config.hook.pytest_sessionstart(session=self.session)
                 self.config.hook.pytest_collection(session=self.session)
             except BaseException:
-                self.config._ensure_unconfigure()
+                pytest_internals.unconfigure(self.config)
                 raise
         collect_errors = [key for key in self.collector.failures if key.startswith("collect:")]
         if collect_errors or not self.session.items:
@@ -205,7 +179,7 @@ class PreparedSuite:
         session, config = self.session, self.config
         started = time.perf_counter()
         with redirect_stdout(self.log), redirect_stderr(self.log):
-            config.pluginmanager.register(submission, "backprop_submission")
+            config.pluginmanager.register(submission, PROVIDER_PLUGIN)
             try:
                 config.hook.pytest_runtestloop(session=session)
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED if session.testsfailed else pytest.ExitCode.OK
@@ -224,7 +198,7 @@ class PreparedSuite:
                 if getattr(self, "session", None) is not None:
                     self.config.hook.pytest_sessionfinish(session=self.session, exitstatus=self.session.exitstatus)
             finally:
-                self.config._ensure_unconfigure()
+                pytest_internals.unconfigure(self.config)
 
 
 def _suite_result(collector: "_Collector", exit_code, seed: int, seconds: float, log: str) -> SuiteResult:

@@ -58,9 +58,9 @@ def warm_up(seed: int | None = None) -> None:
     import autograder.inprocess  # noqa: F401
     import autograder.sandbox.client  # noqa: F401
     from autograder.grading import suite
-    from autograder.sandbox.cells import _nbformat
+    from autograder.notebooks.read import import_nbformat
 
-    _nbformat()  # without the module that makes importing it take seconds
+    import_nbformat()  # without the module that makes importing it take seconds
     # Children grade one small submission each; one thread apiece keeps `--jobs`
     # children from fighting over the cores (and forked OpenMP pools from hanging).
     torch.set_num_threads(1)
@@ -70,7 +70,7 @@ def warm_up(seed: int | None = None) -> None:
 
         # Same seed, same inputs: each reference is computed once per batch and
         # handed to the children forked after the one that computed it.
-        if reference._memo is None:
+        if not reference.remembering():
             reference.remember()
     elif not _warm:
         suite.PreparedSuite(0).close()  # imports the hidden tests and what they use
@@ -86,7 +86,7 @@ def warm_up(seed: int | None = None) -> None:
 def _prepared_for(seed: int) -> bool:
     from autograder.grading import suite
 
-    return any(key[0] == seed for key in suite._PREPARED)
+    return suite.is_prepared(seed)
 
 
 #: Children that answered and were still exiting when their answer was taken.

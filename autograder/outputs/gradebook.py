@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping, Sequence
 
-from autograder.paths import ASSIGNMENT
 from autograder.errors import InstructorError
+from autograder.paths import ASSIGNMENT
+
+if TYPE_CHECKING:
+    from autograder.grading.model import GradeReport
 
 
 def grade_cell_name(stem: str) -> str:
@@ -70,3 +73,13 @@ def _copy_for_formgrader(course_root: Path, student: str, submitted_dir: Path) -
     timestamp = submitted_dir / "timestamp.txt"
     if timestamp.is_file():
         shutil.copyfile(timestamp, target / "timestamp.txt")
+
+
+def record_in_gradebook(course_root: Path, submitted: Path, reports: "Sequence[GradeReport]") -> None:
+    """Each notebook's autograded points into nbgrader's gradebook (failed gradings excluded)."""
+    for report in reports:
+        if report.failure is not None:
+            continue
+        scores = {stem: got for stem, (got, _) in report.by_notebook().items()}
+        record_scores(course_root, report.student, scores, submitted / report.student / ASSIGNMENT)
+    print(f"recorded {len(reports)} submission(s) in {course_root / 'gradebook.db'}")
