@@ -15,13 +15,13 @@ from autograder.errors import InstructorError
 #: verb -> (module, one-line help). Modules are imported only when their verb runs,
 #: so `grade` never pays for nbgrader and `release` never pays for torch.
 COMMANDS = {
-    "grade": ("autograder.grading.grade", "grade one submission folder or an nbgrader submitted/ tree"),
+    "grade": ("autograder.cli.grade", "grade one submission folder or an nbgrader submitted/ tree"),
     "validate": ("autograder.cli.validate", "check the solution scores 100, the stubs 0, every mistake is caught"),
-    "release": ("autograder.notebooks.release", "build release/ from source/ with nbgrader and check it"),
+    "release": ("autograder.cli.release", "build release/ from source/ with nbgrader and check it"),
     "demo": ("autograder.cli.demo", "build the release and grade the example submissions"),
     "gradescope": ("autograder.cli.gradescope", "write autograder.zip, the bundle to upload to Gradescope"),
     "gradescope-run": ("autograder.cli.gradescope:RunCommand", "grade inside Gradescope's container (run_autograder calls this)"),
-    "report": ("autograder.outputs.report", "write the class report (report.html, report.csv) of a grading output folder"),
+    "report": ("autograder.cli.report", "write the class report (report.html, report.csv) of a grading output folder"),
 }
 
 

@@ -13,20 +13,18 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from autograder.paths import ASSIGNMENT, PROJECT_ROOT
+from autograder.cli import options
 from autograder.errors import InstructorError
+from autograder.paths import ASSIGNMENT, EXAMPLES_DIR, PROJECT_ROOT, SOURCE_DIR
 
-EXAMPLES = PROJECT_ROOT / "examples" / "submitted"
+EXAMPLES = EXAMPLES_DIR / "submitted"
 RELEASE_STUDENT = "release_stubs"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "out" / "demo", metavar="OUT",
-                        help="where the results go (default: out/demo)")
-    parser.add_argument("--jobs", type=int, default=None, metavar="N",
-                        help="submissions graded at once (default: one per core)")
-    parser.add_argument("--seed", type=int, default=None, metavar="N",
-                        help="seed of the hidden tests' inputs (default: a fresh one)")
+    options.add_out(parser, "where the results go (default: out/demo)", default=PROJECT_ROOT / "out" / "demo")
+    options.add_jobs(parser)
+    options.add_seed(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         workdir = Path(workdir)
         (workdir / "course").mkdir()
         built = release.build_release(PROJECT_ROOT, ASSIGNMENT, workdir / "course")
-        problems = release.release_problems(PROJECT_ROOT / "source" / ASSIGNMENT, built)
+        problems = release.release_problems(SOURCE_DIR, built)
         if problems:
             raise InstructorError(f"the release leaks the solution: {problems[0]}")
         print(f"built the release with nbgrader: {len(list(built.glob('*.ipynb')))} notebooks, no solution leaked")

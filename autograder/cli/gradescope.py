@@ -30,8 +30,8 @@ import traceback
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from autograder.paths import NOTEBOOKS, PROJECT_ROOT
 from autograder.errors import InstructorError
+from autograder.paths import NOTEBOOKS, PROJECT_ROOT
 
 #: What the bundle carries from this project, relative to its root.
 BUNDLED = ("pyproject.toml", "README.md", "autograder", "grading_tests", "source/backprop")
@@ -165,9 +165,10 @@ def run_in_container(root: Path) -> int:
             collect_notebooks(root / "submission", folder)
             os.chmod(scratch, 0o700)
             from autograder.grading.grade import grade_path
+            from autograder.outputs.words import format_points
 
             reports = grade_path(folder, results_dir, progress=False, single=True)
-        print(f"graded: {reports[0].score:g} / {reports[0].max_score:g}")
+        print(f"graded: {format_points(reports[0].score)} / {format_points(reports[0].max_score)}")
         return 0
     except Exception as error:  # noqa: BLE001 - the edge: Gradescope must get a valid file
         detail = traceback.format_exc()

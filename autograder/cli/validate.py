@@ -20,10 +20,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.paths import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT
+from autograder.cli import options
+from autograder.outputs.words import format_points
+from autograder.paths import ASSIGNMENT, NOTEBOOKS, RELEASE_DIR, SOURCE_DIR
 
-SOURCE_DIR = PROJECT_ROOT / "source" / ASSIGNMENT
-RELEASE_DIR = PROJECT_ROOT / "release" / ASSIGNMENT
 SOLUTION, STUBS = "solution", "release_stubs"
 
 
@@ -59,7 +59,7 @@ def build_cases(tree: Path) -> dict[str, object]:
 
 def judge(student: str, mistake, report) -> Check:
     """The verdict on one graded case (a pure function of its report)."""
-    score = f"{report.score:g}/{report.max_score:g}"
+    score = f"{format_points(report.score)}/{format_points(report.max_score)}"
     internal = [test.name for test in report.tests if test.internal_error]
     if report.failure is not None:
         return Check(student, "graded", "grading failed (see grader.log)", False)
@@ -89,12 +89,9 @@ def table(checks: list[Check]) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--jobs", type=int, default=None, metavar="N",
-                        help="submissions graded at once (default: one per core)")
-    parser.add_argument("--seed", type=int, default=None, metavar="N",
-                        help="seed of the hidden tests' inputs (default: a fresh one)")
-    parser.add_argument("--out", type=Path, default=None, metavar="OUT",
-                        help="keep every case's results here (default: a temporary folder)")
+    options.add_jobs(parser)
+    options.add_seed(parser)
+    options.add_out(parser, "keep every case's results here (default: a temporary folder)")
 
 
 def run(args: argparse.Namespace) -> int:

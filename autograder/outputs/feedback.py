@@ -21,24 +21,13 @@ import re
 from html import escape
 from pathlib import Path
 
-from autograder.paths import NOTEBOOKS
+from autograder.grading.model import notebook_order, notebook_totals
+from autograder.outputs.words import ERROR_LABELS, HAND_GRADED_NOTE
+from autograder.outputs.words import format_points as points
 
 FEEDBACK_HTML = "feedback.html"
-HAND_GRADED_NOTE = ("The written derivation in 04_bce (10 points) is graded by hand by your "
-                    "instructor; it is not part of the autograded score above.")
 #: A diagnosis longer than this is cut (a student's exception message can be long).
 MAX_OUTPUT_CHARS = 4000
-
-#: Diagnosis keys that are an error class rather than a named mistake in the maths.
-SUBMISSION_PROBLEMS = {
-    "CallTimeout": "timed out",
-    "SandboxDied": "the notebook's process died",
-    "NotebookMissing": "notebook missing",
-    "FunctionMissing": "function not defined",
-    "StudentException": "the code raised an exception",
-    "AutogradUsed": "used PyTorch where NumPy only is required",
-    "NotPlainData": "returned a value the grader cannot accept",
-}
 
 _SEED_IN_TEXT = re.compile(r"\bseed\b\D{0,5}?(\d+)", re.IGNORECASE)
 # "  expected: ...", "  got:      ...", "  first call:  ...": an indented "label: value" line.
@@ -78,20 +67,10 @@ def seed_of(results: dict) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def notebook_order(stems) -> list[str]:
-    """The assignment's notebooks first, in order, then any others alphabetically."""
-    stems = set(stems)
-    return [s for s in NOTEBOOKS if s in stems] + sorted(stems - set(NOTEBOOKS))
-
-
 def notebook_scores(results: dict) -> dict[str, tuple[float, float]]:
     """``{stem: (score, max_score)}`` summed over the tests, in notebook order."""
-    totals: dict[str, list[float]] = {}
-    for test in results.get("tests", []):
-        entry = totals.setdefault(notebook_of(test), [0.0, 0.0])
-        entry[0] += _number(test.get("score"))
-        entry[1] += _number(test.get("max_score"))
-    return {stem: (totals[stem][0], totals[stem][1]) for stem in notebook_order(totals)}
+    return notebook_totals((notebook_of(test), _number(test.get("score")), _number(test.get("max_score")))
+                           for test in results.get("tests", []))
 
 
 def total_score(results: dict) -> tuple[float, float]:
@@ -108,11 +87,6 @@ def _number(value) -> float:
         return float(value)
     except (TypeError, ValueError):
         return 0.0
-
-
-def points(value: float) -> str:
-    """3.0 -> "3", 2.5 -> "2.5"."""
-    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 def split_diagnosis(text: str) -> tuple[str, list[tuple[str, str]], list[tuple[str, str]]]:
@@ -135,8 +109,8 @@ def split_diagnosis(text: str) -> tuple[str, list[tuple[str, str]], list[tuple[s
 
 def mistake_label(key: str) -> str:
     """A reader's name for a diagnosis key: "summed-not-averaged" -> "summed not averaged"."""
-    if key in SUBMISSION_PROBLEMS:
-        return f"{SUBMISSION_PROBLEMS[key]} ({key})"
+    if key in ERROR_LABELS:
+        return f"{ERROR_LABELS[key]} ({key})"
     return key.replace("-", " ").replace("_", " ")
 
 
@@ -282,7 +256,7 @@ def _failure(test: dict) -> str:
            f'{escape(str(test.get("name", "")))} '
            f'<span class="muted">({_test_points(test)})</span></h3>']
     if key:
-        kind = "What went wrong" if key in SUBMISSION_PROBLEMS else "Named mistake"
+        kind = "What went wrong" if key in ERROR_LABELS else "Named mistake"
         out.append(f'<p>{kind}: <span class="tag">{escape(mistake_label(key))}</span></p>')
     if sentence:
         out.append(f"<p>{escape(sentence)}</p>")

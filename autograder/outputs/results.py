@@ -14,36 +14,24 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
+from autograder.grading.model import GradeReport
+from autograder.outputs.words import HAND_GRADED_NOTE, TOTAL, format_points, rounded_points
 from autograder.paths import NOTEBOOKS
 
-if TYPE_CHECKING:  # grade.py imports this module; the type is only for readers
-    from autograder.grading.grade import GradeReport
-
-HAND_GRADED_NOTE = ("The written derivation in 04_bce (10 points) is graded by hand "
-                    "and is not included in this score.")
 GRADING_FAILED = ("Grading failed: the grader itself ran into a problem, so this score "
                   "of 0 is not a grade. It is not your fault; your instructor has been told.")
-GRADES_COLUMNS = ("student", *NOTEBOOKS, "total", "status")
-
-
-def _points(value: float) -> float:
-    """Sums of float points without 99.99999999 artefacts."""
-    return round(float(value), 6)
-
-
-def _format_points(value: float) -> str:
-    return f"{_points(value):g}"
+GRADES_COLUMNS = ("student", *NOTEBOOKS, TOTAL, "status")
 
 
 def summary(report: GradeReport) -> str:
     """The top-level ``output`` of results.json: the score, the seed, the hand-graded part."""
     if report.failure is not None:
         return f"{GRADING_FAILED}\n\nGrading seed: {report.seed}."
-    lines = [f"Autograded score: {_format_points(report.score)} / {_format_points(report.max_score)}."]
+    lines = [f"Autograded score: {format_points(report.score)} / {format_points(report.max_score)}."]
     for stem, (got, most) in report.by_notebook().items():
-        lines.append(f"  {stem}: {_format_points(got)} / {_format_points(most)}")
+        lines.append(f"  {stem}: {format_points(got)} / {format_points(most)}")
     lines += ["", HAND_GRADED_NOTE,
               f"Grading seed: {report.seed} (grading again with the same seed gives the same result)."]
     return "\n".join(lines)
@@ -56,8 +44,8 @@ def results_json(report: GradeReport) -> dict:
         entry = {
             "name": test.name,
             "number": test.number,
-            "score": _points(test.score),
-            "max_score": _points(test.max_score),
+            "score": rounded_points(test.score),
+            "max_score": rounded_points(test.max_score),
             "status": test.status,
             "output": test.output,
             "tags": list(test.tags),
@@ -67,7 +55,7 @@ def results_json(report: GradeReport) -> dict:
             entry["extra_data"] = {"diagnosis": test.diagnosis}
         tests.append(entry)
     return {
-        "score": _points(report.score),
+        "score": rounded_points(report.score),
         "execution_time": round(report.execution_time, 3),
         "output": summary(report),
         "stdout_visibility": "hidden",
@@ -82,15 +70,15 @@ def feedback_markdown(report: GradeReport) -> str:
     if report.failure is not None:
         return f"{title}\n\n{GRADING_FAILED}\n\nGrading seed: {report.seed}.\n"
     lines = [title, "",
-             f"**Autograded score: {_format_points(report.score)} / {_format_points(report.max_score)}**", "",
+             f"**Autograded score: {format_points(report.score)} / {format_points(report.max_score)}**", "",
              "| notebook | score |", "|---|---|"]
     for stem, (got, most) in report.by_notebook().items():
-        lines.append(f"| {stem} | {_format_points(got)} / {_format_points(most)} |")
+        lines.append(f"| {stem} | {format_points(got)} / {format_points(most)} |")
     failed = [test for test in report.tests if test.status != "passed"]
     lines += ["", "## Checks that failed" if failed else "## Every autograded check passed", ""]
     for test in failed:
         lines.append(f"- **{_markdown_text(test.name)}** "
-                     f"({_format_points(test.score)} / {_format_points(test.max_score)}): "
+                     f"({format_points(test.score)} / {format_points(test.max_score)}): "
                      f"{_markdown_text(test.output)}")
     lines += ["", HAND_GRADED_NOTE, "",
               f"Grading seed: {report.seed}.", ""]
@@ -107,8 +95,8 @@ def grades_row(report: GradeReport) -> dict:
     row = {"student": report.student}
     for stem, (got, _) in report.by_notebook().items():
         if stem in NOTEBOOKS:
-            row[stem] = _format_points(got)
-    row["total"] = _format_points(report.score)
+            row[stem] = format_points(got)
+    row[TOTAL] = format_points(report.score)
     row["status"] = "grading failed (see grader.log)" if report.failure is not None else "graded"
     return row
 
@@ -125,8 +113,8 @@ def grades_csv(reports: Iterable[GradeReport]) -> str:
 def instructor_log(report: GradeReport) -> str:
     """What the instructor needs and the student must not see: harness failures,
     internal errors of single tests, the runner's own output when something went wrong."""
-    head = (f"== {report.student or 'submission'}: score {_format_points(report.score)}"
-            f" / {_format_points(report.max_score)}, seed {report.seed},"
+    head = (f"== {report.student or 'submission'}: score {format_points(report.score)}"
+            f" / {format_points(report.max_score)}, seed {report.seed},"
             f" {report.execution_time:.2f} s")
     parts = [head]
     if report.failure is not None:
@@ -186,11 +174,11 @@ def text_table(rows: list[tuple[str, ...]], right_aligned: int = 0) -> str:
 
 def score_table(reports: Iterable[GradeReport]) -> str:
     """A plain-text table of scores for a terminal: one row per submission."""
-    rows = [("student", *NOTEBOOKS, "total")]
+    rows = [("student", *NOTEBOOKS, TOTAL)]
     for report in reports:
         notebooks = report.by_notebook()
-        total = "failed" if report.failure is not None else _format_points(report.score)
-        rows.append((report.student, *(_format_points(notebooks[stem][0]) for stem in NOTEBOOKS), total))
+        total = "failed" if report.failure is not None else format_points(report.score)
+        rows.append((report.student, *(format_points(notebooks[stem][0]) for stem in NOTEBOOKS), total))
     return text_table(rows, right_aligned=len(NOTEBOOKS) + 1)
 
 
