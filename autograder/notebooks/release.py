@@ -1,4 +1,4 @@
-"""``python -m autograder release``: build the student notebooks from source/ with nbgrader.
+"""The student release: built from source/ with nbgrader, then checked for leaked solutions.
 
 The build always happens in a fresh temporary course directory holding only
 ``nbgrader_config.py`` and ``source/<assignment>``, so that what lands in ``release/`` is
@@ -12,16 +12,13 @@ and no nbgrader marker may appear in the release.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from autograder.paths import ASSIGNMENT, PROJECT_ROOT
 from autograder.errors import InstructorError
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
@@ -30,40 +27,6 @@ END_SOLUTION = "### END SOLUTION"
 MARKERS = (BEGIN_SOLUTION, END_SOLUTION, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 CONFIG_FILE = "nbgrader_config.py"
 BUILD_TIMEOUT_SECONDS = 300
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--course", type=Path, default=PROJECT_ROOT,
-        help="course root holding nbgrader_config.py, source/ and release/ (default: this repository)",
-    )
-    parser.add_argument("--assignment", default=ASSIGNMENT, help=f"assignment id (default: {ASSIGNMENT})")
-    parser.add_argument(
-        "--check", action="store_true",
-        help="do not write release/; fail if it differs from a fresh build of source/",
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    course = Path(args.course).resolve()
-    assignment = args.assignment
-    committed = course / "release" / assignment
-    with tempfile.TemporaryDirectory(prefix="backprop-release-") as workdir:
-        built = build_release(course, assignment, Path(workdir))
-        if args.check:
-            differences = release_differences(built, committed)
-            if differences:
-                raise InstructorError(
-                    f"release/{assignment} is not what nbgrader builds from source/{assignment} "
-                    f"({differences[0]}); run `make release`"
-                )
-        else:
-            _replace_tree(built, committed)
-    problems = release_problems(course / "source" / assignment, committed)
-    if problems:
-        raise InstructorError(f"release/{assignment} leaks the solution: {problems[0]}")
-    print(summary(course / "source" / assignment, committed))
-    return 0
 
 
 def build_release(course: Path, assignment: str, workdir: Path) -> Path:
@@ -199,7 +162,7 @@ def summary(source_dir: Path, release_dir: Path) -> str:
     return "\n".join([header, *lines])
 
 
-def _replace_tree(built: Path, target: Path) -> None:
+def replace_tree(built: Path, target: Path) -> None:
     # nbgrader --force also starts from an empty folder: a notebook deleted from
     # source/ must disappear from release/ too.
     if target.exists():

@@ -23,8 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from autograder.outputs import report
+from autograder.cli import report as report_command
 from autograder.errors import InstructorError
+from autograder.outputs import report, svg
+from autograder.paths import PROJECT_ROOT
 
 # (notebook, name, points, functions, [(mistake key or None, diagnosis text), ...])
 CATALOGUE = [
@@ -431,9 +433,9 @@ def test_notebook_names_are_escaped_in_the_charts(tmp_path):
 ])
 def test_histogram_shows_every_score_in_its_bin(maximum, scores):
     name = "total" if maximum == 100 else "03_mlp"
-    chart = ET.fromstring(report.histogram_svg(report.Distribution(name, maximum, tuple(scores))))
+    chart = ET.fromstring(svg.histogram_svg(report.Distribution(name, maximum, tuple(scores))))
     check_chart(chart, name, maximum, scores)
-    assert chart.get("width") == str(report.CHART_SIZE["wide" if name == "total" else "narrow"][0])
+    assert chart.get("width") == str(svg.CHART_SIZE["wide" if name == "total" else "narrow"][0])
 
 
 def test_single_submission_folder(tmp_path):
@@ -447,15 +449,15 @@ def test_single_submission_folder(tmp_path):
 def test_report_command(tmp_path, capsys):
     out = class_of(small_class(), tmp_path)
     parser = argparse.ArgumentParser()
-    report.add_arguments(parser)
-    assert report.run(parser.parse_args([str(out)])) == 0
+    report_command.add_arguments(parser)
+    assert report_command.run(parser.parse_args([str(out)])) == 0
     assert "report.html" in capsys.readouterr().out
     assert (out / "report.html").is_file() and (out / "report.csv").is_file()
     (tmp_path / "empty").mkdir()
     with pytest.raises(InstructorError, match="no results.json"):
-        report.run(parser.parse_args([str(tmp_path / "empty")]))
+        report_command.run(parser.parse_args([str(tmp_path / "empty")]))
     with pytest.raises(InstructorError, match="is not a folder"):
-        report.run(parser.parse_args([str(tmp_path / "nowhere")]))
+        report_command.run(parser.parse_args([str(tmp_path / "nowhere")]))
 
 
 def test_writing_the_report_loads_neither_matplotlib_nor_numpy(tmp_path):
@@ -464,16 +466,16 @@ def test_writing_the_report_loads_neither_matplotlib_nor_numpy(tmp_path):
             f"write_class_report({str(out)!r}); "
             "print(sorted(m for m in ('matplotlib', 'torch', 'numpy', 'PIL') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=Path(report.__file__).parent.parent, check=True)
+                          cwd=PROJECT_ROOT, check=True)
     assert done.stdout.strip() == "[]"
     assert len(charts_in((out / "report.html").read_text())) == 5
 
 
 def test_importing_the_command_loads_neither_matplotlib_nor_torch():
-    code = ("import sys, autograder.outputs.report, autograder.outputs.feedback; "
+    code = ("import sys, autograder.cli.report, autograder.outputs.feedback; "
             "print(sorted(m for m in ('matplotlib', 'torch', 'numpy') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=Path(report.__file__).parent.parent, check=True)
+                          cwd=PROJECT_ROOT, check=True)
     assert done.stdout.strip() == "[]"
 
 

@@ -18,9 +18,9 @@ import zlib
 import numpy as np
 import pytest
 
-from autograder.paths import NOTEBOOKS, PROJECT_ROOT
-from autograder.inprocess import InProcessSubmission
 from autograder.grading.suite import run_hidden_tests
+from autograder.inprocess import InProcessSubmission
+from autograder.paths import NOTEBOOKS, PROJECT_ROOT
 from grading_tests.mistakes import MISTAKES, Mistake, mistake_submission, outcome_row
 
 SOURCE = PROJECT_ROOT / "source" / "backprop"
@@ -122,7 +122,7 @@ def test_a_tests_inputs_depend_on_the_seed_and_its_own_id_only(solution, tmp_pat
 def test_suite_runs_from_the_command_line_with_submission_and_seed():
     """Without a provider plugin the conftest runs --submission in-process; the header shows the seed."""
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "grading_tests", "-c", "autograder/pytest-grading.ini",
+        [sys.executable, "-m", "pytest", "grading_tests", "-c", "autograder/grading/pytest-grading.ini",
          "--rootdir", "grading_tests", "-p", "no:cacheprovider", "--submission", str(SOURCE),
          "--seed", "4242", "-k", "test_relu_values or test_relu_grad_at_zero"],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,

@@ -1,7 +1,7 @@
 """The notebooks honour the contract (ASSIGNMENT.md) and the conventions of DESIGN.md section 1.
 
 Read from the notebook files with ``ast`` and nbformat only; nothing is executed here
-(tests/test_notebooks.py runs them in a real kernel).
+(tests/course/test_notebooks.py runs them in a real kernel).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Running notebooks like Jupyter, and taking locked cells from the instructor's source."""
+"""Reading submitted notebooks, and taking locked cells from the instructor's source."""
 
 import json
 
@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from autograder.errors import NotebookMissing
-from autograder.sandbox.cells import SKIP_TAG, merge_with_source, new_shell, prepare_notebook, run_cells
+from autograder.notebooks.read import SKIP_TAG, merge_with_source, prepare_notebook
 
 
 def code(source, grade_id=None, locked=False, solution=False, tags=()):
@@ -58,49 +58,6 @@ def test_cells_tagged_skip_when_grading_are_left_out():
     assert not any("plt.plot" in cell for cell in cells)
 
 
-def test_a_raising_cell_is_recorded_and_execution_goes_on():
-    namespace = {}
-    results = run_cells(new_shell(namespace), ["x = 1", "raise SystemExit(3)", "undefined + 1",
-                                                "def f(:", "y = x + 1"])
-    assert [r.error is None for r in results] == [True, False, False, False, True]
-    assert "SystemExit" in results[1].error and "NameError" in results[2].error
-    assert "SyntaxError" in results[3].error
-    assert namespace["y"] == 2
-
-
-def test_ipython_semantics_magics_and_shell_lines():
-    namespace = {}
-    results = run_cells(new_shell(namespace), ["%time z = 3", "out = !echo hi", "w = z * 2"])
-    assert all(r.error is None for r in results)
-    assert namespace["w"] == 6 and list(namespace["out"]) == ["hi"]
-
-
-def test_plain_python_cells_keep_what_a_notebook_relies_on():
-    """Valid Python skips IPython's parsing, yet behaves as in Jupyter: IPython's
-    builtins exist, a __future__ import holds for later cells, a function's source can
-    be read, and a cell that is only IPython (indented paste, `?` help) still runs."""
-    namespace = {}
-    results = run_cells(new_shell(namespace), [
-        "from __future__ import annotations\nshell = get_ipython()\ndisplay('shown')",
-        "def f(x: NotDefinedAnywhere) -> int:\n    return 1",
-        "import inspect\nsource = inspect.getsource(f)",
-        "    indented = 1",
-        "len?",
-        "print(undefined_name)",
-    ])
-    assert [r.error for r in results[:5]] == [None] * 5, results
-    assert namespace["shell"] is not None and namespace["indented"] == 1
-    assert namespace["f"].__annotations__["x"] == "NotDefinedAnywhere"  # postponed by cell 1's import
-    assert namespace["source"].startswith("def f(x")
-    assert results[5].error == "cell 6: NameError: name 'undefined_name' is not defined"
-
-
-def test_a_cell_past_its_time_limit_is_stopped():
-    results = run_cells(new_shell({}), ["while True: pass", "done = True"], cell_timeout=0.5)
-    assert "longer than 0.5 s" in results[0].error
-    assert results[1].error is None
-
-
 @pytest.mark.parametrize("content, phrase", [
     (b"\xff\xfe\x00junk", "not valid UTF-8"),
     (b"{not json", "not a valid notebook"),
@@ -128,12 +85,3 @@ def test_an_old_format_notebook_is_upgraded_and_runs(tmp_path):
     assert prepare_notebook(path, None) == ["x = 41 + 1"]
 
 
-def test_matplotlib_magics_and_plots_run_without_a_screen():
-    namespace = {}
-    results = run_cells(new_shell(namespace), [
-        "%matplotlib inline",
-        "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([0, 1], [1, 0])\nplt.show()",
-        "drawn = len(ax.lines)",
-    ])
-    assert [r.error for r in results] == [None, None, None]
-    assert namespace["drawn"] == 1

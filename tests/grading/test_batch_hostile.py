@@ -23,11 +23,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.paths import PROJECT_ROOT
-from autograder.outputs import results
 from autograder.cli import main
+from autograder.outputs import results
+from autograder.paths import PROJECT_ROOT
 from autograder.sandbox.limits import SANDBOX_UID_BASE
-from autograder.sandbox.template import _children_by_parent
+from autograder.sandbox.processes import children_by_parent
 
 pytestmark = pytest.mark.slow
 
@@ -321,7 +321,7 @@ def graded(tmp_path_factory):
     return {
         "code": code, "out": out, "alone_code": alone_code, "alone_out": alone_out, "canary": canary,
         "connections": listener.connections, "before": before, "after": _processes(),
-        "children": _children_by_parent().get(os.getpid(), []),
+        "children": children_by_parent().get(os.getpid(), []),
         "forged_elsewhere": [path for path in forged_elsewhere if path.exists() and not existed[path]],
     }
 

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from autograder.paths import PROJECT_ROOT
 from autograder import cli
+from autograder.paths import PROJECT_ROOT
 
 
 @pytest.mark.parametrize("verb", sorted(cli.COMMANDS))

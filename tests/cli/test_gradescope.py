@@ -19,9 +19,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.paths import PROJECT_ROOT
 from autograder.cli.gradescope import MAX_UNZIPPED_BYTES, build_bundle, collect_notebooks
 from autograder.outputs.results import schema_problems
+from autograder.paths import PROJECT_ROOT
 
 SOURCE = PROJECT_ROOT / "source" / "backprop"
 RELEASE = PROJECT_ROOT / "release" / "backprop"

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.cli import validate
-from autograder.cli import main
-from autograder.grading.grade import GradeReport
-from autograder.grading.suite import TestOutcome as Outcome
+from autograder.cli import main, validate
+from autograder.grading.model import GradeReport
+from autograder.grading.model import TestOutcome as Outcome
 from grading_tests import mistakes
 
 

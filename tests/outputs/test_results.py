@@ -7,9 +7,9 @@ import io
 import json
 import os
 
+from autograder.grading.model import GradeReport
+from autograder.grading.model import TestOutcome as Outcome
 from autograder.outputs import results
-from autograder.grading.grade import GradeReport
-from autograder.grading.suite import TestOutcome as Outcome
 
 
 def outcome(notebook: str, number: str, score: float, max_score: float, output: str = "",

@@ -9,9 +9,9 @@ import time
 import numpy as np
 import pytest
 
+from autograder.handles import HandleRef
 from autograder.sandbox import codec
 from autograder.sandbox.codec import CodecError, CodecLimits
-from autograder.handles import HandleRef
 
 
 def frame(value, **kwargs) -> bytes:

@@ -6,8 +6,9 @@ import json
 import re
 from html.parser import HTMLParser
 
-from autograder.outputs.feedback import render_feedback, seed_of, split_diagnosis, write_feedback_html
 from test_report import CATALOGUE, index_of, make_results
+
+from autograder.outputs.feedback import render_feedback, seed_of, split_diagnosis, write_feedback_html
 
 
 class TextOf(HTMLParser):
@@ -172,9 +173,8 @@ def test_grading_failure_is_not_shown_as_a_perfect_score():
 
 def test_reads_what_the_grade_command_writes():
     """The page is built from the real writer's results.json, so the two cannot drift apart."""
-    from autograder.grading.grade import GradeReport
+    from autograder.grading.model import GradeReport, TestOutcome
     from autograder.outputs.results import results_json
-    from autograder.grading.suite import TestOutcome
 
     tests = (
         TestOutcome("02_backward: mse_loss is the mean of 0.5 * (out - y) ** 2", "2.1", 0.0, 4.0, "failed",

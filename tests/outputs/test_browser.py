@@ -21,12 +21,13 @@ from pathlib import Path
 
 import pytest
 import websocket  # websocket-client, a dependency of jupyter_server (the instructor extra)
+from test_report import index_of, make_results, synthetic_class, write_class
 
 from autograder.outputs.feedback import write_feedback_html
 from autograder.outputs.report import write_class_report
-from test_report import index_of, make_results, synthetic_class, write_class
+from autograder.paths import PROJECT_ROOT
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = PROJECT_ROOT / "docs"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--hide-scrollbars", "--force-device-scale-factor=1", "--remote-debugging-port=0",

@@ -8,10 +8,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.notebooks import examples
 from autograder.cli import main
+from autograder.notebooks import examples
+from autograder.paths import EXAMPLES_DIR
 
-COMMITTED = examples.EXAMPLES_DIR / "submitted"
+COMMITTED = EXAMPLES_DIR / "submitted"
 
 
 def _files(folder: Path) -> dict[str, bytes]:

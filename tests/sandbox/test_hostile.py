@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder.paths import PROJECT_ROOT
 from autograder.errors import CallTimeout, InstructorError, NotPlainData, SandboxDied
 from autograder.handles import Handle
+from autograder.paths import PROJECT_ROOT
 from autograder.sandbox.client import Limits, Template
 
 ROOT = os.geteuid() == 0
@@ -361,7 +361,7 @@ def test_a_sandbox_that_hangs_up_is_a_death_and_is_replaced(submit):
     nb = submission.notebook("n01")
     with pytest.raises(SandboxDied, match="closed its connection"):
         nb.hang_up()
-    assert nb.ok() == "fine" and len(submission._spawned) == 2
+    assert nb.ok() == "fine" and len(submission.spawned) == 2
 
 
 # -- the grader's own process -------------------------------------------------------------

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from autograder.sandbox.dispatch import Dispatcher
 from autograder.errors import AutogradUsed, FunctionMissing, NotPlainData, StudentException
-from autograder.sandbox.cells import new_shell, run_cells
 from autograder.handles import Handle, Notebook
+from autograder.sandbox.cells import new_shell, run_cells
+from autograder.sandbox.dispatch import Dispatcher
 
 STUDENT_CODE = '''
 import numpy as np

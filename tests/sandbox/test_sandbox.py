@@ -139,7 +139,7 @@ def test_an_argument_that_cannot_cross_is_the_graders_error_and_spares_the_sandb
     nb = submission.notebook("n01")
     with pytest.raises(TypeError, match="cannot send the arguments of `relu`"):
         nb.relu({1, 2})
-    assert nb.relu(np.array([-1.0])).tolist() == [0.0] and len(submission._spawned) == 1
+    assert nb.relu(np.array([-1.0])).tolist() == [0.0] and len(submission.spawned) == 1
 
 
 def test_errors_name_the_function_and_the_failing_cells(submit):
@@ -156,19 +156,19 @@ def test_missing_notebooks_cost_no_process(submit):
         submission.notebook("n02").forward(1)
     with pytest.raises(NotebookMissing):
         submission.notebook("n04").bce_loss(1)
-    assert submission._spawned == []
+    assert submission.spawned == ()
 
 
 def test_sandbox_starts_lazily_once_per_notebook(submit):
     submission = submit(n01=[RELU], n02=[BACKWARD])
     nb = submission.notebook("n01")
-    assert submission._spawned == []
+    assert submission.spawned == ()
     started = time.perf_counter()
     nb.relu(np.ones(1))
     first = time.perf_counter() - started
     for _ in range(5):
         nb.relu(np.ones(1))
-    assert len(submission._spawned) == 1
+    assert len(submission.spawned) == 1
     assert first < 1.5  # a fork of the warm template, not a 3 s interpreter start with torch
 
 
@@ -198,7 +198,7 @@ def test_call_timeout_is_enforced_even_with_signals_blocked(submit):
     assert time.monotonic() - started < FAST.call_timeout + 2
     assert nb.relu(np.array([-1.0])).tolist() == [0.0]  # a fresh sandbox took over
     assert [e.kind for e in submission.events].count("call_timeout") == 1
-    assert len(submission._spawned) == 2
+    assert len(submission.spawned) == 2
 
 
 def test_cell_timeout_is_enforced_from_outside_and_later_cells_still_run(submit):
@@ -284,7 +284,7 @@ def test_close_leaves_no_sandbox_behind(template, submit):
     submission = submit(n01=[RELU, "import os\ndef pid():\n    return os.getpid()"], n02=[RELU])
     pids = [submission.notebook("n01").pid()]
     submission.notebook("n02").relu(np.ones(1))
-    pids += submission._spawned
+    pids += list(submission.spawned)
     submission.close()
     assert not [pid for pid in pids if _alive(pid)]
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.paths import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT
-from autograder.notebooks import release
+from autograder.cli import release as release_command
 from autograder.errors import InstructorError
+from autograder.notebooks import release
+from autograder.paths import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +36,7 @@ def copy_course(target: Path) -> Path:
 
 def release_args(course: Path, check: bool = False) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    release.add_arguments(parser)
+    release_command.add_arguments(parser)
     argv = ["--course", str(course)] + (["--check"] if check else [])
     return parser.parse_args(argv)
 
@@ -46,7 +47,7 @@ def released_course(tmp_path_factory):
     course = copy_course(tmp_path_factory.mktemp("course"))
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        status = release.run(release_args(course))
+        status = release_command.run(release_args(course))
     assert status == 0
     return course, printed.getvalue()
 
@@ -104,9 +105,9 @@ def test_check_mode_compares_without_writing(released_course, tmp_path, monkeypa
     before = (course / "release" / ASSIGNMENT / "04_bce.ipynb").read_bytes()
     if stale:
         with pytest.raises(InstructorError, match=r"04_bce.ipynb cell 0: source differ\); run `make release`"):
-            release.run(release_args(course, check=True))
+            release_command.run(release_args(course, check=True))
     else:
-        assert release.run(release_args(course, check=True)) == 0
+        assert release_command.run(release_args(course, check=True)) == 0
     assert (course / "release" / ASSIGNMENT / "04_bce.ipynb").read_bytes() == before
 
 

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from autograder.paths import PROJECT_ROOT
+from autograder import paths
+from autograder.cli import main
 from autograder.grading import grade
 from autograder.outputs import results
-from autograder.cli import main
-from autograder.sandbox.template import _children_by_parent
+from autograder.paths import PROJECT_ROOT
+from autograder.sandbox.processes import children_by_parent
 
 SOURCE = PROJECT_ROOT / "source" / "backprop"
 RELEASE = PROJECT_ROOT / "release" / "backprop"
@@ -136,7 +137,7 @@ def test_same_submission_and_seed_give_the_same_result_alone_and_in_a_batch(batc
 
 def test_no_grading_process_or_sandbox_is_left_running(batch, single):
     # Templates and grading children are this process's children; orphans go to init.
-    assert _children_by_parent().get(os.getpid(), []) == []
+    assert children_by_parent().get(os.getpid(), []) == []
 
 
 # ----------------------------------------------------------------------------- instructor errors
@@ -158,7 +159,7 @@ def test_an_unreadable_source_notebook_is_one_line_and_exit_2(tmp_path, capsys, 
     broken = tmp_path / "source"
     shutil.copytree(SOURCE, broken)
     (broken / "03_mlp.ipynb").write_text("{ not json")
-    monkeypatch.setattr(grade, "SOURCE_DIR", broken)
+    monkeypatch.setattr(paths, "SOURCE_DIR", broken)
     code = main(["grade", str(SOURCE), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "03_mlp.ipynb" in err

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from autograder import testfunctions
+from grading_tests import checks
 from grading_tests import diagnose as d
 from grading_tests import reference as ref
-from grading_tests import checks
 from grading_tests.checks import call, distinct_sizes
 
 RNG = np.random.default_rng(0)

@@ -2,8 +2,8 @@
 
 import re
 
-from autograder.paths import PROJECT_ROOT
 from autograder.cli import COMMANDS, build_parser
+from autograder.paths import PROJECT_ROOT
 
 README = (PROJECT_ROOT / "README.md").read_text()
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.paths import PROJECT_ROOT
 from autograder.cli import main
+from autograder.paths import PROJECT_ROOT
 
 VENV_BIN = str(Path(sys.executable).parent)
 
