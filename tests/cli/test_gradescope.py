@@ -23,6 +23,8 @@ from autograder.cli.gradescope import MAX_UNZIPPED_BYTES, build_bundle, collect_
 from autograder.outputs.results import schema_problems
 from autograder.paths import PROJECT_ROOT
 
+pytestmark = pytest.mark.slow  # runs Gradescope's run_autograder end to end
+
 SOURCE = PROJECT_ROOT / "source" / "backprop"
 RELEASE = PROJECT_ROOT / "release" / "backprop"
 

@@ -24,6 +24,8 @@ from autograder.outputs import results
 from autograder.paths import PROJECT_ROOT
 from autograder.sandbox.processes import children_by_parent
 
+pytestmark = pytest.mark.slow  # grades real submissions: a sandbox template and forked children
+
 SOURCE = PROJECT_ROOT / "source" / "backprop"
 RELEASE = PROJECT_ROOT / "release" / "backprop"
 SEED = 7

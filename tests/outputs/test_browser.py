@@ -27,6 +27,8 @@ from autograder.outputs.feedback import write_feedback_html
 from autograder.outputs.report import write_class_report
 from autograder.paths import PROJECT_ROOT
 
+pytestmark = pytest.mark.slow  # drives a headless Chromium
+
 DOCS = PROJECT_ROOT / "docs"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -12,6 +12,8 @@ import pytest
 from autograder.cli import main
 from autograder.paths import PROJECT_ROOT
 
+pytestmark = pytest.mark.slow  # runs nbgrader on a course
+
 VENV_BIN = str(Path(sys.executable).parent)
 
 

@@ -26,6 +26,8 @@ from autograder.handles import Handle
 from autograder.paths import PROJECT_ROOT
 from autograder.sandbox.client import Limits, Template
 
+pytestmark = pytest.mark.slow  # starts sandboxes and runs hostile notebooks in them
+
 ROOT = os.geteuid() == 0
 as_root = pytest.mark.skipif(not ROOT, reason="the sandbox drops privileges only when grading as root")
 LIMITS = Limits(call_timeout=3.0, cell_timeout=3.0, max_processes=32)

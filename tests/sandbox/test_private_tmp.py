@@ -12,6 +12,8 @@ import pytest
 from autograder.sandbox import client as sandbox
 from autograder.sandbox.client import Limits, SandboxSubmission, Template
 
+pytestmark = pytest.mark.slow  # starts a sandbox template
+
 PEEK = '''
 import os
 

@@ -23,6 +23,8 @@ from autograder.errors import (
 from autograder.handles import Handle
 from autograder.sandbox.client import Limits, SandboxSubmission, Template
 
+pytestmark = pytest.mark.slow  # starts sandbox templates and sandboxes
+
 ROOT = os.geteuid() == 0
 FAST = Limits(call_timeout=2.0, cell_timeout=2.0)
 
