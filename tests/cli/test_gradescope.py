@@ -19,7 +19,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.cli.gradescope import MAX_UNZIPPED_BYTES, build_bundle, collect_notebooks
+from autograder.cli.gradescope import build_bundle
+from autograder.cli.gradescope_run import MAX_UNZIPPED_BYTES, collect_notebooks
 from autograder.outputs.results import schema_problems
 from autograder.paths import PROJECT_ROOT
 
