@@ -489,8 +489,8 @@ CORRECT: tuple[Mistake, ...] = (
             names = sorted(params)
             leaves = [torch.from_numpy(params[name].copy()).requires_grad_() for name in names]
             p = dict(zip(names, leaves))
-            out = torch.clamp(torch.from_numpy(X) @ p["W1"] + p["b1"], min=0.0) @ p["W2"] + p["b2"]
-            loss = ((out - torch.from_numpy(y)) ** 2).mean() / 2
+            out = torch.clamp(torch.tensor(X) @ p["W1"] + p["b1"], min=0.0) @ p["W2"] + p["b2"]
+            loss = ((out - torch.tensor(y)) ** 2).mean() / 2
             return {name: grad.numpy() for name, grad in zip(names, torch.autograd.grad(loss, leaves))}
         """),
     _m("correct-init-standard-normal", "03_mlp", "init_mlp",

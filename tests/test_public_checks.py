@@ -131,3 +131,18 @@ def test_a_catalogued_mistake_fails_its_public_check_and_the_notebook_goes_on(mi
     # Report and go on: no cell raised, so Run All reached the end of the notebook.
     assert [run.key for run in runs.values() if run.error] == []
     assert list(runs)[-1].startswith("hidden_tests_")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", CORRECT, ids=[variant.key for variant in CORRECT])
+def test_a_correct_but_unusual_answer_scores_full_marks_in_the_hidden_tests(variant, tmp_path):
+    # The other half of "judge as the hidden tests do": what the checks accept, the hidden
+    # tests accept too. Imported here: autograder's modules are moving into subpackages.
+    from autograder.inprocess import InProcessSubmission
+    from autograder.suite import run_hidden_tests
+    from grading_tests.mistakes import mistake_submission
+
+    solution = InProcessSubmission(SOURCE)
+    run = run_hidden_tests(mistake_submission(variant, solution, tmp_path), 2026)
+    failed = [f"{test.name}: {test.output}" for test in run.tests if test.status != "passed"]
+    assert run.score == run.max_score, failed
