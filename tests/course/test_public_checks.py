@@ -24,12 +24,14 @@ import matplotlib
 import nbformat
 import pytest
 
-from autograder import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT
-from grading_tests.mistakes import CORRECT, MISTAKES, Mistake, apply_mistake
+from autograder.grading.suite import run_hidden_tests
+from autograder.inprocess import InProcessSubmission
+from autograder.paths import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT, SOURCE_DIR
+from grading_tests.mistakes import CORRECT, MISTAKES, Mistake, apply_mistake, mistake_submission
 
 matplotlib.use("Agg")
 
-SOURCE = PROJECT_ROOT / "source" / ASSIGNMENT
+SOURCE = SOURCE_DIR
 SKIP_TAG = "skip-when-grading"
 
 #: Catalogued mistakes that no public check can see, and why.
@@ -137,11 +139,7 @@ def test_a_catalogued_mistake_fails_its_public_check_and_the_notebook_goes_on(mi
 @pytest.mark.parametrize("variant", CORRECT, ids=[variant.key for variant in CORRECT])
 def test_a_correct_but_unusual_answer_scores_full_marks_in_the_hidden_tests(variant, tmp_path):
     # The other half of "judge as the hidden tests do": what the checks accept, the hidden
-    # tests accept too. Imported here: autograder's modules are moving into subpackages.
-    from autograder.inprocess import InProcessSubmission
-    from autograder.suite import run_hidden_tests
-    from grading_tests.mistakes import mistake_submission
-
+    # tests accept too.
     solution = InProcessSubmission(SOURCE)
     run = run_hidden_tests(mistake_submission(variant, solution, tmp_path), 2026)
     failed = [f"{test.name}: {test.output}" for test in run.tests if test.status != "passed"]

@@ -17,12 +17,12 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT
+from autograder.paths import ASSIGNMENT, EXAMPLES_DIR, NOTEBOOKS, RELEASE_DIR, SOURCE_DIR
 
 matplotlib.use("Agg")
 
-SOURCE = PROJECT_ROOT / "source" / ASSIGNMENT
-RELEASE = PROJECT_ROOT / "release" / ASSIGNMENT
+SOURCE = SOURCE_DIR
+RELEASE = RELEASE_DIR
 SKIP_TAG = "skip-when-grading"
 
 
@@ -108,6 +108,10 @@ def test_the_rubric_stays_with_the_instructor():
     assert "rubric" in inside.lower() and "case split" in inside.lower()
     for cell in read(RELEASE, "04_bce").cells:
         assert "rubric" not in cell.source.lower()
+    # The example students answered the derivation; their answers carry no TA notes.
+    for notebook in sorted((EXAMPLES_DIR / "submitted").glob(f"*/{ASSIGNMENT}/04_bce.ipynb")):
+        answer = cell_named(nbformat.read(notebook, as_version=4), "bce_derivation").source
+        assert "For the TA" not in answer and "rubric" not in answer.lower(), notebook
 
 
 def test_04_does_not_print_the_one_line_answer_before_asking_for_it():
