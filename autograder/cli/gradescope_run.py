@@ -20,6 +20,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from autograder.errors import InstructorError
+from autograder.outputs.words import RESULTS_JSON
 from autograder.paths import NOTEBOOKS, PROJECT_ROOT
 
 #: Readable by root only inside the bundle: the tests and the solutions.
@@ -93,7 +94,7 @@ def run_in_container(root: Path) -> int:
         detail = traceback.format_exc()
         print(detail, file=sys.stderr)  # Gradescope shows this to the instructor only
         public = str(error) if isinstance(error, InstructorError) else type(error).__name__
-        _write_failure(results_dir / "results.json", public)
+        _write_failure(results_dir / RESULTS_JSON, public)
         return 0
 
 
