@@ -72,15 +72,24 @@ class GradeReport(Scored):
 
 def read_submission(folder: Path) -> dict[str, list[str] | SubmissionError]:
     """Each notebook's code cells, merged with the instructor's locked cells, or the
-    ``SubmissionError`` (missing, not UTF-8, not a notebook) its tests will report."""
+    ``SubmissionError`` (missing, a link, not UTF-8, not a notebook) its tests will
+    report. Nothing a file holds makes this raise: a notebook fails only its own tests."""
+    from autograder.errors import NotebookMissing
     from autograder.execute import prepare_notebook
 
+    folder = Path(folder)
+    linked = folder.is_symlink()
     notebooks: dict[str, list[str] | SubmissionError] = {}
     for stem in NOTEBOOKS:
         try:
-            notebooks[stem] = prepare_notebook(Path(folder) / f"{stem}.ipynb", SOURCE_DIR / f"{stem}.ipynb")
+            if linked:
+                raise NotebookMissing(stem, f"its folder {folder.name} is a symbolic link")
+            notebooks[stem] = prepare_notebook(folder / f"{stem}.ipynb", SOURCE_DIR / f"{stem}.ipynb")
         except SubmissionError as error:
             notebooks[stem] = error
+        except Exception as error:  # noqa: BLE001 - a file no check foresaw is that notebook's failure
+            notebooks[stem] = NotebookMissing(stem, f"it is not a notebook the grader can read "
+                                                    f"({type(error).__name__})")
     return notebooks
 
 
@@ -339,29 +348,41 @@ class _Channel:
 # ----------------------------------------------------------------------------- paths
 
 
-def find_submissions(path: Path, single: bool = False) -> tuple[list[Submission], bool]:
-    """``(submissions, batch)``: one folder of notebooks, or an nbgrader ``submitted/``
-    tree (``<student>/backprop/*.ipynb``). Anything else is an instructor's error.
-    ``single``: ``path`` is one submission even if it holds no notebook (Gradescope)."""
+def find_submissions(path: Path, single: bool = False) -> tuple[list[Submission], bool, list[tuple[str, str]]]:
+    """``(submissions, batch, skipped)``: one folder of notebooks, or an nbgrader
+    ``submitted/`` tree (``<student>/backprop/*.ipynb``). Anything else is an
+    instructor's error. ``single``: ``path`` is one submission even if it holds no
+    notebook (Gradescope). ``skipped``: ``(student, reason)`` for student folders that
+    cannot be graded (a name the grader's own output takes, a linked folder).
+
+    Student folders are never resolved through links: a ``backprop`` that is a link
+    to the solutions must not be graded as the student's work.
+    """
     path = Path(path)
     if not path.exists():
         raise InstructorError(f"{path}: no such folder")
     if not path.is_dir():
         raise InstructorError(f"{path} is not a folder (give a submission folder or an nbgrader submitted/ tree)")
     if single or _holds_notebooks(path):
-        return [Submission(path.resolve().name, path.resolve())], False
+        return [Submission(path.resolve().name, path.resolve())], False, []
     if _holds_notebooks(path / ASSIGNMENT):  # one student's folder of a submitted/ tree
-        return [Submission(path.resolve().name, (path / ASSIGNMENT).resolve())], False
-    students = sorted(entry for entry in path.iterdir()
-                      if entry.is_dir() and (entry / ASSIGNMENT).is_dir() and not entry.name.startswith("."))
-    if not students:
+        return [Submission(path.resolve().name, path.resolve() / ASSIGNMENT)], False, []
+    root = path.resolve()
+    submissions, skipped = [], []
+    for entry in sorted(root.iterdir(), key=lambda entry: entry.name):
+        if entry.is_symlink() and entry.is_dir():
+            skipped.append((entry.name, "the student's folder is a symbolic link"))
+        elif not entry.is_dir() or not (entry / ASSIGNMENT).exists() and not (entry / ASSIGNMENT).is_symlink():
+            continue
+        elif entry.name in BATCH_FILES:
+            skipped.append((entry.name, "the folder's name is one of the files the grader writes in OUT; rename it"))
+        else:
+            submissions.append(Submission(entry.name, entry / ASSIGNMENT))
+    if not submissions and not skipped:
         names = ", ".join(f"{stem}.ipynb" for stem in NOTEBOOKS)
         raise InstructorError(f"no notebooks found in {path}: expected {names} "
                               f"or an nbgrader tree <student>/{ASSIGNMENT}/*.ipynb")
-    clashing = [entry.name for entry in students if entry.name in BATCH_FILES]
-    if clashing:
-        raise InstructorError(f"a student folder is named {clashing[0]}, a file the grader writes in OUT; rename it")
-    return [Submission(entry.name, (entry / ASSIGNMENT).resolve()) for entry in students], True
+    return submissions, True, skipped
 
 
 def _holds_notebooks(folder: Path) -> bool:
@@ -399,7 +420,7 @@ def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, j
     and all of them again once the batch is over, so a file a submission forged in
     ``out`` is always replaced.
     """
-    submissions, batch = find_submissions(path, single)
+    submissions, batch, skipped = find_submissions(path, single)
     out = Path(out).resolve()
     folders = [submission.folder for submission in submissions]
     if any(_inside(out, folder) for folder in folders + [Path(path).resolve()]):
@@ -415,22 +436,27 @@ def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, j
             shared.start()
         check_sources()
         return _grade_and_write(path, out, submissions, batch, seed=seed, limits=limits, jobs=jobs,
-                                shared=shared, progress=progress)
+                                shared=shared, progress=progress, skipped=skipped)
     finally:
         if shared is not None:
             shared.close()
 
 
 def _grade_and_write(path: Path, out: Path, submissions: list[Submission], batch: bool, *, seed: int, limits,
-                     jobs: int | None, shared, progress: bool) -> list[GradeReport]:
+                     jobs: int | None, shared, progress: bool,
+                     skipped: Sequence[tuple[str, str]] = ()) -> list[GradeReport]:
     folders = [submission.folder for submission in submissions]
     try:
         out.mkdir(parents=True, exist_ok=True)
         log_path = out / "grader.log"
-        log_path.write_text(f"grading {path} with seed {seed}\n", encoding="utf-8")
+        log_path.write_text(f"grading {results.log_text(str(path))} with seed {seed}\n", encoding="utf-8")
     except OSError as error:
         raise InstructorError(f"cannot write to {out}: {error.strerror}") from None
     keep_off_sys_path(folders)
+    for student, reason in skipped:
+        line = f"skipped {results.log_text(student)}: {reason}"
+        results.append_log(log_path, line + "\n")
+        print(f"warning: {line}", file=sys.stderr)
     reports: dict[str, GradeReport] = {}
 
     def folder_of(report: GradeReport) -> Path:
@@ -458,7 +484,7 @@ def _grade_and_write(path: Path, out: Path, submissions: list[Submission], batch
     for report in reports.values():  # ...before anything forged is replaced
         results.write_report(folder_of(report), report)
     if batch:
-        results.write_grades(out / "grades.csv", reports.values())
+        results.write_grades(out / "grades.csv", reports.values(), skipped)
         _write_class_report(out, log_path)
     if instructor_error is not None:
         raise instructor_error
@@ -593,7 +619,7 @@ def run(args: argparse.Namespace) -> int:
         record_in_gradebook(course_root, Path(args.path), reports)
     failed = [report.student for report in reports if report.failure is not None]
     if failed:
-        print(f"error: grading failed for {len(failed)} submission(s) ({', '.join(failed[:5])}); "
+        print(f"error: grading failed for {len(failed)} submission(s) ({', '.join(results.log_text(name, 60) for name in failed[:5])}); "
               f"details in {Path(args.out) / 'grader.log'}", file=sys.stderr)
         return 1
     return 0

@@ -42,8 +42,20 @@ EXIT_NOT_CONFINED = 3
 EXIT_LOST_SOCKET = 86
 
 
-def warm_up() -> None:
-    """Import what notebooks use, so each forked sandbox starts with it loaded."""
+#: Whether this template is the torch-free one (``--numpy-only``): it never imports
+#: torch, and ``import torch`` gives ``autograder.notorch``'s stand-in.
+NUMPY_ONLY = False
+
+
+def warm_up(numpy_only: bool = False) -> None:
+    """Import what notebooks use, so each forked sandbox starts with it loaded.
+    ``numpy_only``: everything but torch, whose import gives the stand-in."""
+    global NUMPY_ONLY
+    NUMPY_ONLY = numpy_only
+    if numpy_only:
+        from autograder import notorch
+
+        notorch.install()
     os.environ["MPLBACKEND"] = "Agg"
     import matplotlib
 
@@ -54,14 +66,15 @@ def warm_up() -> None:
     import numpy.linalg  # noqa: F401 - privilege drop, which may not read them
     import numpy.random  # noqa: F401
     import numpy.testing  # noqa: F401
-    import torch  # noqa: F401
-    import torch.overrides  # noqa: F401
+    if not numpy_only:
+        import torch  # noqa: F401
+        import torch.overrides  # noqa: F401
     from IPython.core.interactiveshell import InteractiveShell  # noqa: F401
 
     import autograder.dispatch  # noqa: F401
     import autograder.execute  # noqa: F401
     import autograder.guard  # noqa: F401
-    import autograder.testfunctions  # noqa: F401
+    import autograder.notorch  # noqa: F401
 
     global _pristine_shell
     _pristine_shell = _build_shell()
@@ -106,7 +119,7 @@ def main(argv: list[str]) -> int:
     _prctl(_PR_SET_CHILD_SUBREAPER, 1)
     _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the grader
     try:
-        warm_up()
+        warm_up(numpy_only="--numpy-only" in argv[1:])
     except BaseException as error:  # noqa: BLE001 - reported to the grader as text
         control.send(_message({"error": f"the template could not import what notebooks need: {error!r}"}))
         return 1
@@ -456,14 +469,16 @@ def _private_environment() -> None:
     import random
 
     import numpy
-    import torch
 
-    torch.set_num_threads(1)  # cores are shared by every sandbox; also keeps sums reproducible
     # Every sandbox starts from the same random state, so an unseeded notebook grades
     # the same twice (the template's own state depends on when it started).
     random.seed(0)
     numpy.random.seed(0)
-    torch.manual_seed(0)
+    if not NUMPY_ONLY:
+        import torch
+
+        torch.set_num_threads(1)  # cores are shared by every sandbox; also keeps sums reproducible
+        torch.manual_seed(0)
 
 
 def _needed_paths() -> dict[str, str | None]:
@@ -556,13 +571,29 @@ class _Server:
         self.dispatcher = Dispatcher(request["stem"], shell.user_ns, tuple(e for e in errors if e))
         return [[r.index, r.seconds, error] for r, error in zip(results, errors)]
 
+    def evaluate(self, function_id: int, x) -> float:
+        """A test function's value at ``x``, asked of the grader, which alone holds the
+        function (and so its gradient). Runs inside a student's call."""
+        import numpy
+
+        try:
+            array = numpy.ndarray.copy(numpy.asarray(x, dtype=numpy.float64))
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"f(x) needs an array of numbers: {error}") from None
+        codec.send(self.sock, {"evaluate": function_id, "x": array})
+        reply = codec.receive(self.sock)
+        if type(reply) is dict and type(reply.get("value")) is float:
+            return reply["value"]
+        raise ValueError(str(reply.get("error", "f(x) could not be computed")) if type(reply) is dict else "f(x)")
+
     def dispatch(self, op: str, request: dict):
         dispatcher = self.dispatcher
         if op == "call":
             return dispatcher.call(request["name"], request["args"], request["kwargs"],
                                    **request["options"])
         if op == "reference_function":
-            return dispatcher.reference_function(request["kind"], request["params"])
+            function_id = request["function"]
+            return dispatcher.value_only(lambda x: self.evaluate(function_id, x))
         if op == "getattr":
             return dispatcher.getattr(request["id"], request["attr"])
         if op == "call_handle":
