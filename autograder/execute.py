@@ -182,6 +182,13 @@ def merge_with_source(submission, source) -> list[str]:
     return [code for _, code, skip in merged if not skip]
 
 
+def locked_sources(source_path: Path) -> frozenset[str]:
+    """The code of the instructor's locked cells (what a merged notebook takes from them)."""
+    source = read_source_notebook(Path(source_path))
+    return frozenset(_source(cell) for cell in source.cells
+                     if cell.get("cell_type") == "code" and _grade_id(cell) and _is_locked(cell))
+
+
 def prepare_notebook(submission_path: Path, source_path: Path | None) -> list[str]:
     """The code cells the grader runs for one submitted notebook."""
     stem = Path(submission_path).stem

@@ -39,7 +39,7 @@ IN_PROCESS = "in-process (unsafe: trusted code only)"
 
 
 #: What a batch writes at the top of OUT, beside one folder per student.
-BATCH_FILES = ("grades.csv", "grader.log", "report.html", "report.csv")
+BATCH_FILES = ("grades.csv", "grader.log", "report.html", "report.csv", "integrity.json")
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,7 @@ class GradeReport(Scored):
     failure: str | None = None
     log: str = field(default="", repr=False)
     events: tuple[str, ...] = ()  # what happened to the notebooks' processes (timeouts, deaths)
+    integrity: tuple[str, ...] = ()  # autograder.integrity's flagged lines; never part of the score
 
 
 # ----------------------------------------------------------------------------- grading
@@ -93,17 +94,35 @@ def read_submission(folder: Path) -> dict[str, list[str] | SubmissionError]:
     return notebooks
 
 
-def open_provider(folder: Path, *, limits, template):
-    """The provider the hidden tests get their notebooks from."""
+def open_provider(folder: Path, *, limits, template, notebooks=None):
+    """The provider the hidden tests get their notebooks from; ``notebooks``: what
+    ``read_submission(folder)`` gave, if it was read already."""
     if template == IN_PROCESS:
         from autograder.inprocess import InProcessSubmission
 
         return InProcessSubmission(folder, SOURCE_DIR, cell_timeout=limits.cell_timeout)
     from autograder.sandbox import SandboxSubmission
 
-    submission = SandboxSubmission(template, read_submission(folder))
+    submission = SandboxSubmission(template, notebooks if notebooks is not None else read_submission(folder))
     submission.start_all()  # the four notebooks run side by side while the first tests begin
     return submission
+
+
+def integrity_flags(notebooks: dict) -> tuple[str, ...]:
+    """The integrity scan of a submission's own cells (the instructor's locked cells
+    are left out), one line per flag, for the instructor only."""
+    from autograder.execute import locked_sources
+    from autograder.integrity import scan
+
+    flags = []
+    for stem, cells in notebooks.items():
+        if isinstance(cells, list):
+            try:
+                skip = locked_sources(SOURCE_DIR / f"{stem}.ipynb")
+            except Exception:  # noqa: BLE001 - no source to compare with: scan every cell
+                skip = frozenset()
+            flags += [flag.describe() for flag in scan(stem, cells, skip)]
+    return tuple(flags)
 
 
 def grade_here(submission: Submission, *, seed: int, limits, template) -> GradeReport:
@@ -112,8 +131,11 @@ def grade_here(submission: Submission, *, seed: int, limits, template) -> GradeR
     from autograder.suite import run_hidden_tests
 
     started = time.perf_counter()
+    flags: tuple[str, ...] = ()
     try:
-        provider = open_provider(submission.folder, limits=limits, template=template)
+        notebooks = None if template == IN_PROCESS else read_submission(submission.folder)
+        flags = integrity_flags(notebooks) if notebooks is not None else ()
+        provider = open_provider(submission.folder, limits=limits, template=template, notebooks=notebooks)
         try:
             suite = run_hidden_tests(provider, seed)
         finally:
@@ -122,11 +144,11 @@ def grade_here(submission: Submission, *, seed: int, limits, template) -> GradeR
             provider.close(wait=False)
     except Exception:  # noqa: BLE001 - the edge: any grader failure becomes a valid report
         return GradeReport(submission.student, seed, execution_time=time.perf_counter() - started,
-                           failure=traceback.format_exc())
+                           failure=traceback.format_exc(), integrity=flags)
     events = tuple(f"{event.notebook}: {event.kind}: {event.detail}"
                    for event in getattr(provider, "events", ()) if event.kind != "started")
     return GradeReport(submission.student, seed, suite.tests, time.perf_counter() - started, log=suite.log,
-                       events=events)
+                       events=events, integrity=flags)
 
 
 def submission_timeout(limits) -> float:
@@ -248,6 +270,7 @@ def decode_report(payload: bytes) -> GradeReport:
         failure=None if data.get("failure") is None else str(data["failure"]),
         log=str(data.get("log", "")),
         events=tuple(str(event) for event in data.get("events", ())),
+        integrity=tuple(str(flag) for flag in data.get("integrity", ())),
     )
 
 
@@ -485,6 +508,7 @@ def _grade_and_write(path: Path, out: Path, submissions: list[Submission], batch
         results.write_report(folder_of(report), report)
     if batch:
         results.write_grades(out / "grades.csv", reports.values(), skipped)
+        results.write_integrity(out / "integrity.json", reports.values())
         _write_class_report(out, log_path)
     if instructor_error is not None:
         raise instructor_error

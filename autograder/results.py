@@ -112,6 +112,12 @@ def csv_text(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
+def csv_value(cell: str) -> str:
+    """The value ``csv_text`` neutralised, as it was."""
+    cell = str(cell)
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS) else cell
+
+
 def log_text(value, limit: int | None = None) -> str:
     """One line that cannot forge another or move a terminal's cursor: control
     characters (newlines, escape sequences) as ``\\n``, ``\\x1b``...; cut at ``limit``."""
@@ -155,6 +161,7 @@ def instructor_log(report: GradeReport) -> str:
         parts.append("GRADING FAILED:\n" + _indented(report.failure))
     # Events quote the student's own messages (cell errors): one capped line each.
     parts += [f"sandbox: {log_text(event, EVENT_CHARACTERS)}" for event in report.events]
+    parts += [f"integrity: {log_text(flag, EVENT_CHARACTERS)}" for flag in report.integrity]
     for test in report.tests:
         if test.internal_error:
             parts.append(f"internal error in {test.nodeid}:\n{_indented(test.internal_error)}")
@@ -198,6 +205,13 @@ def write_report(folder: Path, report: GradeReport) -> None:
 
 def write_grades(path: Path, reports: Iterable[GradeReport], skipped: Iterable[tuple[str, str]] = ()) -> None:
     _write_text(path, grades_csv(reports, skipped))
+
+
+def write_integrity(path: Path, reports: Iterable[GradeReport]) -> None:
+    """The integrity scan's flags of a batch, student -> lines, for the class report
+    (the instructor's; not in any student's folder)."""
+    flags = {report.student: list(report.integrity) for report in reports if report.integrity}
+    _write_text(path, json.dumps(flags, indent=1, ensure_ascii=False) + "\n")
 
 
 def append_log(path: Path, text: str) -> None:
