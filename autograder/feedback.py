@@ -33,6 +33,8 @@ MAX_OUTPUT_CHARS = 4000
 SUBMISSION_PROBLEMS = {
     "CallTimeout": "timed out",
     "SandboxDied": "the notebook's process died",
+    "FunctionStopped": "crashed its process twice; its other tests were not run",
+    "UncheckableValue": "returned a value that could not be checked",
     "NotebookMissing": "notebook missing",
     "FunctionMissing": "function not defined",
     "StudentException": "the code raised an exception",

@@ -47,7 +47,8 @@ TOTAL = "total"
 #: How many mistakes the report lists before folding the rest away.
 TOP_MISTAKES = 15
 #: Diagnosis keys that describe a broken submission rather than a mistake in the maths.
-PROBLEM_KINDS = {"CallTimeout": "timed out", "SandboxDied": "crashed", "NotebookMissing": "missing notebooks"}
+PROBLEM_KINDS = {"CallTimeout": "timed out", "SandboxDied": "crashed", "FunctionStopped": "crashed",
+                 "NotebookMissing": "missing notebooks"}
 
 
 # --- data --------------------------------------------------------------------------------

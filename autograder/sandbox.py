@@ -663,8 +663,7 @@ class _SandboxTransport:
     def _request(self, label: str, request: dict) -> Any:
         culprit = request.get("name") if request.get("op") == "call" else label
         if self.broke.get(culprit, 0) >= CALL_FAILURES_ALLOWED:
-            raise SandboxDied(label, f"`{culprit}` crashed or hung the notebook's process "
-                                     f"{CALL_FAILURES_ALLOWED} times; its other tests were not run")
+            raise errors.FunctionStopped(culprit, CALL_FAILURES_ALLOWED)
         try:
             return self._send_request(label, request)
         except (CallTimeout, SandboxDied):

@@ -348,7 +348,7 @@ FILE_CASES = {
 ROOT_ONLY_SECRET = "ROOT-ONLY-SECRET-4242"
 #: Student folders whose names attack the files the grader writes (issue 13).
 NAME_CASES = {
-    "formula": "=1+2+cmd|' /C calc'!A0",
+    "formula": "=1+2+cmd|' -C calc'!A0",
     "escape_sequence": "esc\x1b[31mred\x1b[0m",
     "dotted": ".dotted",
     "output_file": "grades.csv",
