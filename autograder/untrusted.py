@@ -17,6 +17,7 @@ UTF-8, nesting deeper than any notebook has, huge cells. Every refusal is an
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import stat
@@ -71,13 +72,20 @@ def read_bytes(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
     """The content of the regular file ``path``, or ``Unreadable``; see the module doc."""
     path = Path(path)
     check_regular(path, max_bytes)  # a clear reason for the common cases, before opening
-    with _as_owner_of(path.parent):
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-        except OSError as error:
-            if error.errno == 40:  # ELOOP: the path became a symbolic link since the lstat
-                raise Unreadable("it is a symbolic link") from None
-            raise Unreadable(f"it could not be opened ({error.strerror})") from None
+    try:  # the folder with our own rights (its owner may not reach it), the file with its owner's
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as error:
+        raise Unreadable(f"its folder could not be opened ({error.strerror})") from None
+    try:
+        with _as_owner_of(folder):
+            fd = os.open(path.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC,
+                         dir_fd=folder)
+    except OSError as error:
+        if error.errno == errno.ELOOP:  # the name became a symbolic link since the lstat
+            raise Unreadable("it is a symbolic link") from None
+        raise Unreadable(f"it could not be opened ({error.strerror})") from None
+    finally:
+        os.close(folder)
     try:
         info = os.fstat(fd)  # what was opened, not what the name pointed to a moment ago
         if not stat.S_ISREG(info.st_mode):
@@ -99,18 +107,15 @@ def read_bytes(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
 
 
 @contextlib.contextmanager
-def _as_owner_of(folder: Path):
-    """Open with the file-system identity of ``folder``'s owner when we are root and it
-    is not: root's power to read any file must not serve a student's link. Only the
-    file-system uid changes (``setfsuid``): this thread's, for the time of an open."""
+def _as_owner_of(folder: int):
+    """Open with the file-system identity of the owner of the open ``folder`` when we
+    are root and it is not: root's power to read any file must not serve a student's
+    hard link or a race. Only the file-system uid changes (``setfsuid``): this
+    thread's, for the time of an open."""
     if os.geteuid() != 0:
         yield
         return
-    try:
-        owner = os.stat(folder)
-    except OSError:
-        yield
-        return
+    owner = os.fstat(folder)
     if owner.st_uid == 0:
         yield
         return
