@@ -165,10 +165,11 @@ class Dispatcher:
         if isinstance(value, HandleRef):
             return self._lookup(value.id)
         if type(value) is np.ndarray:
-            array = value.copy()
             if readonly:
-                array.setflags(write=False)
-            return array
+                # Over an immutable bytes object: the student's code cannot set the
+                # WRITEABLE flag back (it could on an array that owns its memory).
+                return np.frombuffer(value.tobytes(), dtype=value.dtype).reshape(value.shape)
+            return value.copy()
         if type(value) is list:
             return [self._resolve(item, readonly) for item in value]
         if type(value) is tuple:

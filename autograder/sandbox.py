@@ -581,7 +581,8 @@ class _Sandbox:
         self._spawning = self.template.spawn_begin(stem, submission.limits)
         self.sock = self._spawning.sock
         submission._sandboxes.append(self)
-        submission._readers.append(_OutputReader(stem, self._spawning.output, submission.limits.output_bytes))
+        label = f"{stem} (NumPy only)" if self.template.numpy_only else stem  # its output: the notebook's again
+        submission._readers.append(_OutputReader(label, self._spawning.output, submission.limits.output_bytes))
         self.sock.settimeout(max(submission.limits.call_timeout, START_TIMEOUT))
 
     @property

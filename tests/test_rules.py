@@ -125,3 +125,12 @@ def test_a_function_that_keeps_killing_its_process_costs_only_its_own_calls(subm
     with pytest.raises(SandboxDied, match="its other tests were not run"):
         nb.crash()
     assert [nb.fine() for _ in range(3)] == [7, 7, 7]
+
+
+def test_read_only_arguments_cannot_be_made_writeable_again(submit):
+    cells = ["import numpy as np\n"
+             "def scale(z):\n    try:\n        z.setflags(write=True)\n    except ValueError:\n        pass\n"
+             "    z *= 2\n    return z\n"]
+    nb = submit(nb=cells).notebook("nb")
+    with pytest.raises(StudentException, match="read-only"):
+        nb.call("scale", X, readonly_args=True)
