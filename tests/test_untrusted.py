@@ -85,3 +85,36 @@ def test_a_file_owned_by_a_student_is_read_with_the_students_rights(tmp_path, se
     os.chown(own, 12345, 12345)
     assert read_notebook(own, "01_relu").cells == []
     assert stat.S_ISREG(os.lstat(own).st_mode)
+
+
+def test_a_gradescope_upload_gives_only_the_students_own_files(tmp_path, secret):
+    import zipfile
+
+    from autograder.gradescope import collect_notebooks
+
+    upload = tmp_path / "submission"
+    (upload / "nested").mkdir(parents=True)
+    (upload / "01_relu.ipynb").symlink_to(secret)
+    (upload / "nested" / "02_backward.ipynb").symlink_to("/proc/self/environ")
+    os.mkfifo(upload / "03_mlp.ipynb")
+    with zipfile.ZipFile(upload / "work.zip", "w") as archive:
+        link = zipfile.ZipInfo("04_bce.ipynb")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        archive.writestr(link, str(secret))
+        archive.writestr("03_mlp.ipynb", "{}")
+    found = collect_notebooks(upload, tmp_path / "collected")
+    assert found == ["03_mlp"]  # from the zip; the FIFO, the links and the zipped link are passed over
+    assert (tmp_path / "collected" / "03_mlp.ipynb").read_text() == "{}"
+
+
+def test_nbgrader_copies_regular_files_only(tmp_path, secret):
+    from autograder.gradebook import _copy_for_formgrader
+
+    submitted = tmp_path / "submitted" / "eve" / "backprop"
+    submitted.mkdir(parents=True)
+    (submitted / "01_relu.ipynb").write_text("{}")
+    (submitted / "02_backward.ipynb").symlink_to(secret)
+    _copy_for_formgrader(tmp_path, "eve", submitted)
+    copied = tmp_path / "autograded" / "eve" / "backprop"
+    assert sorted(path.name for path in copied.iterdir()) == ["01_relu.ipynb"]
+    assert SECRET not in "".join(path.read_text() for path in copied.iterdir())
