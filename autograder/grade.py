@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from autograder import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT, results
+from autograder import ASSIGNMENT, NOTEBOOKS, NUMPY_ONLY_NOTEBOOKS, PROJECT_ROOT, results
 from autograder.errors import InstructorError, SubmissionError
 from autograder.score import Scored
 
@@ -104,7 +104,9 @@ def open_provider(folder: Path, *, limits, template, notebooks=None):
     from autograder.sandbox import SandboxSubmission
 
     submission = SandboxSubmission(template, notebooks if notebooks is not None else read_submission(folder))
-    submission.start_all()  # the four notebooks run side by side while the first tests begin
+    # The notebooks (and the NumPy-only copies of 02 and 03) run side by side while the
+    # first tests begin.
+    submission.start_all(numpy_only=NUMPY_ONLY_NOTEBOOKS)
     return submission
 
 

@@ -465,13 +465,17 @@ class SandboxSubmission:
             self._notebooks[stem] = Notebook(stem, transport)
         return self._notebooks[stem]
 
-    def start_all(self) -> None:
+    def start_all(self, numpy_only: tuple[str, ...] = ()) -> None:
         """Start every notebook's sandbox now, all at once, instead of at its first call:
         the notebooks run side by side while the hidden tests of the first one begin.
+        ``numpy_only``: notebooks whose NumPy-only sandbox starts now too.
         A sandbox that cannot be started here is started (and its error reported) at
         its notebook's first call, as it would be without this."""
         for stem in self._cells:
-            self.notebook(stem)
+            notebook = self.notebook(stem)
+            router = notebook._transport
+            if stem in numpy_only and isinstance(router, _Router):
+                router.numpy_transport()
         for transport in self._transports:
             if transport.sandbox is None and transport.launched is None and transport.starts == 0:
                 try:
@@ -908,12 +912,17 @@ class _Router:
             for path, ref in _handle_paths(value):
                 self.origins[ref.id] = ({"name": name, "args": args, "kwargs": kwargs, "options": options}, path)
             return value
+        self.numpy_transport()
+        args, kwargs = self._rebuild(args, name), self._rebuild(kwargs or {}, name)
+        return self.numpy.call(name, args, kwargs, **options)
+
+    def numpy_transport(self) -> "_SandboxTransport":
+        """The NumPy-only sandbox's transport (made, not started, the first time)."""
         if self.numpy is None:
             self.numpy = _SandboxTransport(self.submission, self.main.stem, self.main.cells,
                                            template=self.numpy_template, numpy_only=True)
             self.submission._transports.append(self.numpy)
-        args, kwargs = self._rebuild(args, name), self._rebuild(kwargs or {}, name)
-        return self.numpy.call(name, args, kwargs, **options)
+        return self.numpy
 
     def _rebuild(self, value: Any, label: str) -> Any:
         if isinstance(value, HandleRef) and self._owner(value.id) is self.main:
