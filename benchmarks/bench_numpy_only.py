@@ -25,12 +25,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autograder import grade  # noqa: E402
-from autograder.limits import Limits  # noqa: E402
-from autograder.sandbox import Template  # noqa: E402
+from autograder import paths  # noqa: E402
+from autograder.grading import grade  # noqa: E402
+from autograder.sandbox.client import Template  # noqa: E402
+from autograder.sandbox.limits import Limits  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
-HIDDEN = (grade.GRADING_TESTS, grade.SOURCE_DIR)
+HIDDEN = (paths.GRADING_TESTS_DIR, paths.SOURCE_DIR)
 
 
 def process_cpu(pid: int) -> float:
@@ -61,12 +62,12 @@ def main(argv: list[str]) -> int:
     for numpy_only, label in ((False, "with torch"), (True, "torch-free")):
         with Template(limits, hidden_paths=HIDDEN, numpy_only=numpy_only) as template:
             print(f"template start, {label}: {process_cpu(template.process.pid):.2f} s CPU")
-    from autograder.workers import warm_up
+    from autograder.grading.workers import warm_up
 
     warm_up(11)
     scratch = Path(tempfile.mkdtemp(prefix="bench-numpy-only-"))
     folder = scratch / "solution"
-    shutil.copytree(grade.SOURCE_DIR, folder)
+    shutil.copytree(paths.SOURCE_DIR, folder)
     try:
         for numpy_only, label in ((False, "NumPy-only calls watched from inside (before issue 13)"),
                                   (None, "NumPy-only calls in the torch-free sandbox")):
