@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.paths import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT
+from autograder.paths import NOTEBOOKS, RELEASE_DIR, SOURCE_DIR
 
 pytestmark = pytest.mark.slow
 
@@ -41,8 +41,15 @@ def execute(path: Path, workdir: Path) -> tuple[nbformat.NotebookNode, float]:
         resources={"metadata": {"path": str(workdir)}},  # the kernel's cwd: nothing lands in the repo
     )
     start = time.perf_counter()
-    client.execute()
-    return notebook, time.perf_counter() - start
+    try:
+        client.execute()
+        seconds = time.perf_counter() - start
+    finally:
+        # nbclient leaves a kernel it did not start running: stop it, or it outlives
+        # the test (and the grading tests that check nothing is left running see it)
+        if kernel.has_kernel:
+            kernel.shutdown_kernel(now=True)
+    return notebook, seconds
 
 
 def errors(notebook) -> list[tuple[str, str, str]]:
@@ -71,7 +78,7 @@ def assert_kernel_survived(notebook) -> None:
 
 @pytest.fixture(scope="module", params=NOTEBOOKS)
 def source_run(request, tmp_path_factory):
-    notebook, seconds = execute(PROJECT_ROOT / "source" / ASSIGNMENT / f"{request.param}.ipynb",
+    notebook, seconds = execute(SOURCE_DIR / f"{request.param}.ipynb",
                                 tmp_path_factory.mktemp("source-run"))
     print(f"\nsource {request.param}: {seconds:.1f} s")
     return notebook
@@ -79,7 +86,7 @@ def source_run(request, tmp_path_factory):
 
 @pytest.fixture(scope="module", params=NOTEBOOKS)
 def release_run(request, tmp_path_factory):
-    notebook, seconds = execute(PROJECT_ROOT / "release" / ASSIGNMENT / f"{request.param}.ipynb",
+    notebook, seconds = execute(RELEASE_DIR / f"{request.param}.ipynb",
                                 tmp_path_factory.mktemp("release-run"))
     print(f"\nrelease {request.param}: {seconds:.1f} s")
     return notebook

@@ -90,7 +90,7 @@ def test_a_file_owned_by_a_student_is_read_with_the_students_rights(tmp_path, se
 def test_a_gradescope_upload_gives_only_the_students_own_files(tmp_path, secret):
     import zipfile
 
-    from autograder.cli.gradescope import collect_notebooks
+    from autograder.cli.gradescope_run import collect_notebooks
 
     upload = tmp_path / "submission"
     (upload / "nested").mkdir(parents=True)
