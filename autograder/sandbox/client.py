@@ -460,6 +460,7 @@ class SandboxSubmission:
         self._cells = dict(notebooks)
         self._notebooks: dict[str, Notebook] = {}
         self._transports: list[_SandboxTransport] = []
+        self._routers: dict[str, _Router] = {}  # stem -> its transport, where NumPy-only calls have a sandbox
         self.events: list[Event] = []
         self.cell_results: dict[str, list[CellResult]] = {}
         self.output: dict[str, str] = {}
@@ -487,7 +488,7 @@ class SandboxSubmission:
                 self._transports.append(transport)
                 numpy_template = getattr(self.template, "numpy_only_template", None)
                 if numpy_template is not None:
-                    transport = _Router(self, transport, numpy_template)
+                    transport = self._routers[stem] = _Router(self, transport, numpy_template)
             self._notebooks[stem] = Notebook(stem, transport)
         return self._notebooks[stem]
 
@@ -498,10 +499,9 @@ class SandboxSubmission:
         A sandbox that cannot be started here is started (and its error reported) at
         its notebook's first call, as it would be without this."""
         for stem in self._cells:
-            notebook = self.notebook(stem)
-            router = notebook._transport
-            if stem in numpy_only and isinstance(router, _Router):
-                router.numpy_transport()
+            self.notebook(stem)
+            if stem in numpy_only and stem in self._routers:
+                self._routers[stem].numpy_transport()
         for transport in self._transports:
             if transport.sandbox is None and transport.launched is None and transport.starts == 0:
                 try:
