@@ -22,8 +22,10 @@ class NotebookMissing(SubmissionError):
     def __init__(self, stem: str, detail: str = ""):
         self.stem = stem
         self.detail = detail
-        why = f" ({detail})" if detail else ""
-        super().__init__(f"{stem}.ipynb is missing from your submission or could not be read{why}.")
+        if detail and detail != "no such file":  # it is there, but not a notebook the grader may read
+            super().__init__(f"{stem}.ipynb could not be read: {detail}.")
+        else:
+            super().__init__(f"{stem}.ipynb is missing from your submission or could not be read.")
 
 
 class FunctionMissing(SubmissionError):
