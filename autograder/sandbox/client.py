@@ -24,6 +24,9 @@ orphaned onto the template is nobody's, and the next sweep of any channel kills 
 checks at start that this uid can read the interpreter and its packages and raises
 ``InstructorError`` if not. The template dies with the thread that started it
 (``PR_SET_PDEATHSIG``), so start it from one that outlives it, such as the main thread.
+``numpy_only``: by default (``None``) a torch-free companion template starts beside it
+(``numpy_only_template``; ``python -m autograder.sandbox.template FD --numpy-only``);
+``False`` runs without one (NumPy-only calls are then only watched from inside).
 
 ``SandboxSubmission(template, notebooks, limits=None)``: ``notebooks`` maps a stem to
 its prepared cells (``notebooks.read.prepare_notebook``) or to the ``SubmissionError`` every
@@ -43,7 +46,14 @@ What is enforced, from this side of the boundary, where a student cannot switch 
   clean in-notebook error first); a late sandbox is killed;
 * a sandbox that dies or times out is replaced by a fresh one on the next call, which
   re-runs the notebook; a cell that killed or hung the process is skipped in that
-  re-run (and reported as a cell error), at most ``limits.max_restarts`` times;
+  re-run (and reported as a cell error), at most ``limits.max_restarts`` times; a
+  function whose calls killed or hung it ``CALL_FAILURES_ALLOWED`` times fails its
+  remaining calls at once (``FunctionStopped``), without spending that budget;
+* "NumPy only": ``call(..., numpy_only=True)`` runs in a second sandbox of the notebook,
+  forked from the torch-free template, with torch's files (``find_torch_paths``) covered;
+  ``import torch`` there is ``autograder.sandbox.notorch``'s stand-in;
+* a test function for ``numerical_gradient`` stays here: the sandbox holds a value-only
+  proxy whose values this process computes during the call (``{"evaluate": ...}``);
 * replies are decoded by ``autograder.sandbox.codec``, which cannot run code and rebuilds exact
   ndarrays and builtins; a malformed reply kills the sandbox (``SandboxDied``);
 * handles are tied to the sandbox that made them: one from a replaced sandbox raises
