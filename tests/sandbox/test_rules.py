@@ -135,3 +135,18 @@ def test_read_only_arguments_cannot_be_made_writeable_again(submit):
     nb = submit(nb=cells).notebook("nb")
     with pytest.raises(StudentException, match="read-only"):
         nb.call("scale", X, readonly_args=True)
+
+
+def test_torchs_files_are_invisible_to_a_numpy_only_call(submit, template):
+    import os
+
+    from autograder.sandbox.client import find_torch_paths
+
+    if os.geteuid() != 0 and not template.numpy_only_template.isolation.get("hidden"):
+        pytest.skip("no mount namespace for an unprivileged user on this kernel")
+    folders = [path for path in find_torch_paths() if os.path.isdir(path)]
+    assert folders and os.listdir(folders[0])
+    cells = ["import os\ndef listing(folders):\n    return [sorted(os.listdir(f)) for f in folders]\n"]
+    nb = submit(nb=cells).notebook("nb")
+    assert nb.call("listing", folders, numpy_only=True) == [[] for _ in folders]
+    assert nb.call("listing", folders[:1])[0]  # the usual sandbox has torch
