@@ -322,6 +322,21 @@ RULE_CASES = [
          notebook="03_mlp", function="to_torch"),
     Case("mse_loss_overflows", "def mse_loss(out, y):\n    return 10 ** 400\n", notebook="02_backward",
          function="mse_loss"),
+    # An honest-mistake check defeated on purpose (DESIGN.md section 8 says it can be): the
+    # grade may be kept, but the instructor's integrity report names the line.
+    Case("inplace_hidden_by_patching", """
+        import sys
+        _dispatch = sys.modules["autograder.sandbox.dispatch"]
+        _original_call = _dispatch.Dispatcher.call
+        def _call(self, name, args=(), kwargs=None, **options):
+            result = _original_call(self, name, args, kwargs, **{{**options, "return_args": False}})
+            return (result, list(args)) if options.get("return_args") else result
+        _dispatch.Dispatcher.call = _call
+        def sgd_step(params, grads, lr):
+            for key in params:
+                params[key] -= lr * grads[key]
+            return {{key: value.copy() for key, value in params.items()}}
+        """, notebook="03_mlp", function="sgd_step"),
     # A student's exception message tries to forge lines of grader.log and drive the terminal.
     Case("log_forger", """
         def relu(z):
@@ -667,7 +682,7 @@ def test_grader_log_lines_are_the_graders_own(graded):
 def test_the_integrity_report_flags_the_tampering_and_no_honest_submission(graded):
     flags = json.loads((graded["out"] / "integrity.json").read_text())
     for name in ("autograd_torch_function_disabled", "autograd_mode_popped", "autograd_guard_replaced",
-                 "autograd_helper_process", "segfault_call"):
+                 "autograd_helper_process", "segfault_call", "inplace_hidden_by_patching"):
         assert flags.get(name), name
     assert not any(student in flags for student in HONEST)
     report = (graded["out"] / "report.html").read_text()
