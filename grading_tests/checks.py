@@ -12,8 +12,20 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from autograder.errors import StudentException
-from grading_tests.diagnose import FP_WARNING, MODIFIED_IN_PLACE, STATE_KEPT, GradingFailure, LazyText, compact
+from autograder.errors import FunctionMissing, StudentException
+from grading_tests.diagnose import (
+    CASE_RAISED,
+    FP_WARNING,
+    MODIFIED_IN_PLACE,
+    STATE_KEPT,
+    GradingFailure,
+    LazyText,
+    compact,
+    describe_case,
+    describe_change,
+    fp_warning_hint,
+    library_not_allowed,
+)
 from grading_tests.reference import KINK_MARGIN
 
 
@@ -54,8 +66,10 @@ def call(nb, function: str, args: Mapping[str, object], *, numpy_only: bool = Fa
     result, after = _call_once(nb, function, names, originals, numpy_only, readonly, warn_free)
     changed = _changed(names, originals, after, may_modify)
     if changed:
+        how = "; ".join(f"{name} {describe_change(old, new)}" for name, old, new in zip(names, originals, after)
+                        if name in changed)
         raise GradingFailure(
-            f"`{function}` {MODIFIED_IN_PLACE} {', '.join(changed)} in place: a function must leave "
+            f"`{function}` {MODIFIED_IN_PLACE} {', '.join(changed)} in place: {how}. A function must leave "
             f"its array arguments as they were; {modify_hint}."
             + describe_inputs({n: a for n, a in zip(names, originals) if n in changed})
         )
@@ -79,10 +93,11 @@ def _call_once(nb, function, names, originals, numpy_only, readonly, warn_free=F
     except StudentException as error:
         if warn_free and error.exc_type == "FloatingPointError":
             raise GradingFailure(
-                f"`{function}` {FP_WARNING} ({error.message}) at extreme inputs: it must be finite and "
-                "warning-free up to |z| = 1e4. Never compute exp of a large positive number: "
-                "use exp(-|z|), which stays in (0, 1]."
-                + describe_inputs({n: a for n, a in zip(names, originals) if isinstance(a, np.ndarray)})
+                f"`{function}` {FP_WARNING} at extreme inputs: NumPy reported \"{error.message}\", and it "
+                f"must be finite and warning-free up to |z| = 1e4. That warning means "
+                f"{fp_warning_hint(error.message)}."
+                + describe_inputs({n: a for n, a in zip(names, originals) if isinstance(a, np.ndarray)}),
+                "fp-warning",
             ) from None
         if readonly and "read-only" in error.message:
             raise GradingFailure(
@@ -90,7 +105,22 @@ def _call_once(nb, function, names, originals, numpy_only, readonly, warn_free=F
                 f"your code wrote into one: {error.exc_type}: {error.message}). Leave the arguments "
                 "alone and compute new arrays."
             ) from None
-        raise
+        raise raised_in_case(error, dict(zip(names, originals))) from None
+    except FunctionMissing as error:
+        library = library_not_allowed(" ".join(error.cell_errors))
+        if library is None:
+            raise
+        raise GradingFailure(f"{error} {library}.", "library-not-allowed") from None
+
+
+def raised_in_case(error: StudentException, args: Mapping[str, object]) -> GradingFailure:
+    """The student's exception, saying which case raised it (the shapes, the depth) and,
+    for a missing module, that only NumPy, PyTorch and the standard library are allowed."""
+    library = library_not_allowed(error.message) if error.exc_type == "ModuleNotFoundError" else None
+    if library is not None:
+        return GradingFailure(f"`{error.function}` raised {error.exc_type}: {library}.", "library-not-allowed")
+    case = describe_case(args)
+    return GradingFailure(f"{error}" + (f"\n  {CASE_RAISED}: {case}." if case else ""), type(error).__name__)
 
 
 def _copy_plain(value):
