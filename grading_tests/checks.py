@@ -12,10 +12,12 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from autograder.errors import FunctionMissing, StudentException
+from autograder.errors import FunctionMissing, StudentException, SubmissionError
 from grading_tests.diagnose import (
+    CACHE_BLAME,
     CASE_RAISED,
     FP_WARNING,
+    KEY_ORDER,
     MODIFIED_IN_PLACE,
     STATE_KEPT,
     GradingFailure,
@@ -26,7 +28,7 @@ from grading_tests.diagnose import (
     fp_warning_hint,
     library_not_allowed,
 )
-from grading_tests.reference import KINK_MARGIN
+from grading_tests.reference import KINK_MARGIN, relative_error
 
 
 def describe_inputs(args: Mapping[str, object]) -> LazyText:
@@ -194,3 +196,86 @@ def away_from_kinks(draw: Callable[[], tuple], preactivations: Callable[..., lis
         if all(np.min(np.abs(Z)) >= KINK_MARGIN for Z in preactivations(*sample)):
             return sample
     raise RuntimeError("could not draw inputs away from the ReLU kink")  # a grader bug, not a student's
+
+
+# -------------------------------------------------------------------------- dict key order
+
+
+def contract_order(params: Mapping[str, object]) -> dict:
+    """``params`` with its keys in the contract's order: W1, b1, W2, b2, ..."""
+    def rank(key):
+        return (int(key[1:]) if key[1:].isdigit() else 0, key[:1] != "W", key)
+    return {key: params[key] for key in sorted(params, key=rank)}
+
+
+def reordered(params: Mapping[str, object], rng: np.random.Generator) -> dict:
+    """``params`` in a random key order that is neither the contract's nor its reverse
+    (a dict's order is not part of the contract; code that relies on it must fail)."""
+    keys = list(contract_order(params))
+    if len(keys) < 3:
+        return dict(reversed(list(params.items())))
+    for _ in range(100):
+        order = [keys[i] for i in rng.permutation(len(keys))]
+        if order not in (keys, keys[::-1]):
+            return {key: params[key] for key in order}
+    return {key: params[key] for key in keys[1:] + keys[:1]}
+
+
+def backward_order(params: Mapping[str, object]) -> dict:
+    """``params`` with the last layer first, as a backward pass computes them."""
+    return dict(reversed(list(contract_order(params).items())))
+
+
+def blaming_key_order(function: str, run: Callable, *dicts: Mapping, names=("params",)):
+    """``run(*dicts)``; if that fails but ``run`` with the same dicts in the contract's
+    key order passes, fail saying the function relies on the key order."""
+    try:
+        return run(*dicts)
+    except (GradingFailure, SubmissionError) as failure:
+        ordered = [contract_order(d) for d in dicts]
+        if all(list(d) == list(o) for d, o in zip(dicts, ordered)):
+            raise
+        try:
+            run(*ordered)
+        except (GradingFailure, SubmissionError):
+            raise failure from None
+        orders = "; ".join(f"{name} in the order {list(d)}" for name, d in zip(names, dicts))
+        raise GradingFailure(
+            f"`{function}` {KEY_ORDER} of its dicts: it is right when they list their keys as "
+            f"{list(ordered[0])}, wrong for {orders}. A dict's order is not part of the contract (a "
+            "backward pass returns its gradients last layer first): look entries up by name "
+            "(params[f'W{l}'], grads[name]) instead of pairing them by position.",
+            "key-order",
+        ) from None
+
+
+# ------------------------------------------------------------------ blaming the right function
+
+
+def blame_cache(nb, forward: str, backward: str, cache, intermediates: dict, check, args: dict) -> None:
+    """When ``backward`` is wrong with the cache ``forward`` made, put the reference's
+    values into the cache entries that have the usual names (Z1, A1, ...) and are wrong;
+    if ``backward`` is then right, the fault is ``forward``'s: fail saying so."""
+    if not isinstance(cache, dict):
+        return
+    wrong = {}
+    for key, value in cache.items():
+        expected = intermediates.get(key)
+        if (expected is not None and isinstance(value, np.ndarray) and value.shape == expected.shape
+                and relative_error(value, expected) > 1e-9):
+            wrong[key] = [name for name, other in intermediates.items() if name != key and isinstance(
+                other, np.ndarray) and other.shape == value.shape and relative_error(value, other) <= 1e-9]
+    if not wrong:
+        return
+    fixed = {**cache, **{key: intermediates[key] for key in wrong}}
+    try:
+        check(call(nb, backward, {**args, "cache": fixed}, numpy_only=True))
+    except (GradingFailure, SubmissionError):
+        return
+    what = "; ".join(f"cache['{key}'] holds " + (f"what {' or '.join(alike)} should be" if alike else "other values")
+                     + f" instead of {key}" for key, alike in wrong.items())
+    raise GradingFailure(
+        f"`{backward}` is right, but {CACHE_BLAME.replace('`forward`', f'`{forward}`')}: {what}. With those "
+        f"entries corrected `{backward}` gives the right gradients, so fix what `{forward}` stores.",
+        "forward-cache-wrong",
+    ) from None

@@ -55,6 +55,8 @@ CACHE_BLAME = "the cache `forward` returned is wrong"
 TRAINING_BLAME = "replaying the reference training step by step"
 NOT_ALLOWED = "is not available in this assignment"
 CASE_RAISED = "The case that raised it"
+LEN_NOT_SIZE = "divided by len(z), the number of rows,"
+STEP_SCALED = "step is scaled by the size of x"
 
 #: Key of each named mistake (what reports count), by the phrase its message contains.
 #: The first phrase found in a message names it.
@@ -78,6 +80,8 @@ SIGNATURES = {
     NON_FINITE: "non-finite",
     NOT_EXACT_AT_EXTREMES: "inexact-at-extremes",
     WRONG_AXIS: "wrong-axis",
+    LEN_NOT_SIZE: "len-not-size",
+    STEP_SCALED: "step-scaled",
     SQUARE_OF_MEAN: "square-of-mean",
     BROADCAST_N_BY_N: "n-by-n-broadcast",
     NEAR_MISS: "near-miss",
@@ -111,6 +115,28 @@ VARIANT_TEXT = {
     "extra_sigmoid_derivative": f"an {EXTRA_SIGMOID_DERIVATIVE}: with binary cross-entropy the "
     "output layer's dL/dZ is already (p - y) / N; do not multiply by p * (1 - p) again",
 }
+
+
+def scalar_variant_text(key: str) -> str:
+    """What a student reads when a loss matches a known wrong form (``reference.*_variants``)."""
+    if key.startswith("clip_eps_"):
+        return (f"it is the loss {OTHER_CLIP_EPS} ({key[len('clip_eps_'):]}): clip with the eps "
+                "argument, p = np.clip(probs, eps, 1 - eps)")
+    return {
+        "square_of_mean": f"it is the {SQUARE_OF_MEAN} error, not the mean of the squares: square "
+                          "(out - y) first, then average",
+        "square_of_mean_no_half": f"it is the {SQUARE_OF_MEAN} error without the 1/2, not the mean of "
+                                  "0.5 * (out - y) ** 2",
+        "n_by_n_broadcast": f"it averages an {BROADCAST_N_BY_N}: one operand has shape (N,) and the other "
+                            "(N, 1), so their difference or product is an (N, N) matrix; keep both (N, 1) "
+                            "(no .ravel() or .flatten())",
+        "log_p_plus_eps": f"it uses {LOG_P_PLUS_EPS}: clip p to [eps, 1 - eps] and take log(p) and "
+                          "log(1 - p) of the clipped value",
+    }[key]
+
+
+def named_scalar_variants(variants: Mapping[str, float]) -> dict[str, float]:
+    return {scalar_variant_text(key): value for key, value in variants.items()}
 
 
 #: Gradients (or parameters) by the name of the mistake that yields them.

@@ -30,10 +30,22 @@ class Mistake:
     description: str
     source: str  # the full replacement cell: the def (and any module-level lines it needs)
     diagnosis: str | None  # a phrase the failure message must contain, if the mistake has a signature
+    #: A mistake split across two functions: (function, replacement cell) of the others.
+    also: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def functions(self) -> tuple[str, ...]:
+        """Every function whose cell the mistake replaces; it may lose points only in their tests."""
+        return (self.function, *(function for function, _ in self.also))
 
 
-def _m(key, notebook, function, description, source, diagnosis=None) -> Mistake:
-    return Mistake(key, notebook, function, description, textwrap.dedent(source).strip() + "\n", diagnosis)
+def _m(key, notebook, function, description, source, diagnosis=None, also=()) -> Mistake:
+    also = tuple((other, _clean(cell)) for other, cell in also)
+    return Mistake(key, notebook, function, description, _clean(source), diagnosis, also)
+
+
+def _clean(source: str) -> str:
+    return textwrap.dedent(source).strip() + "\n"
 
 
 MISTAKES: tuple[Mistake, ...] = (
@@ -425,14 +437,18 @@ MISTAKES: tuple[Mistake, ...] = (
 
 
 def apply_mistake(nb, mistake: Mistake):
-    """A copy of notebook ``nb`` whose solution cell for ``mistake.function`` holds ``mistake.source``."""
+    """A copy of notebook ``nb`` whose solution cell for ``mistake.function`` holds
+    ``mistake.source`` (and each cell of ``mistake.also`` its replacement)."""
     changed = copy.deepcopy(nb)
+    replacements = {mistake.function: mistake.source, **dict(mistake.also)}
     for cell in changed.cells:
-        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == mistake.function:
-            cell.source = mistake.source
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id in replacements:
+            cell.source = replacements.pop(grade_id)
             cell.outputs = []
-            return changed
-    raise KeyError(f"{mistake.notebook}.ipynb has no cell with grade_id {mistake.function!r}")
+    if replacements:
+        raise KeyError(f"{mistake.notebook}.ipynb has no cell with grade_id {sorted(replacements)}")
+    return changed
 
 
 # ----------------------------------------------------------------- running the catalogue
@@ -476,11 +492,141 @@ def outcome_row(mistake: Mistake, run) -> dict:
     return {
         "points_lost": run.max_score - run.score,
         "failed": len(failed),
-        "outside": [test.name for test in failed if mistake.function not in test.tags],
+        "outside": [test.name for test in failed if not set(mistake.functions) & set(test.tags)],
         "named": mistake.diagnosis is not None and mistake.diagnosis in messages,
         "first_message": failed[0].output.splitlines()[0] if failed and failed[0].output else "",
         "internal": [test.name for test in failed if test.internal_error],
     }
+
+
+def caught(mistake: Mistake, row: dict) -> bool:
+    """Graded as the catalogue promises: points lost, only in the mistake's own tests,
+    no internal error, and its diagnosis said where it has one."""
+    return bool(row["failed"]) and not row["outside"] and not row["internal"] and (
+        mistake.diagnosis is None or row["named"])
+
+
+# ------------------------------------------------------- the catalogue at many seeds, fast
+
+
+@dataclass(frozen=True)
+class HiddenTest:
+    """One collected hidden test: what pytest would call, and with what."""
+
+    nodeid: str
+    function: object
+    fixtures: tuple[str, ...]  # the test function's arguments: fixtures and parameters
+    params: dict
+    properties: dict  # name, points, tags: the item's user_properties
+
+
+def collect_hidden_tests(tests_dir=None) -> list[HiddenTest]:
+    """The hidden tests as pytest collects them (once: collection is a third of a
+    session's time, and a session grades one submission at one seed)."""
+    import inspect
+    import io
+    import os
+    from contextlib import redirect_stderr, redirect_stdout
+
+    import pytest
+
+    from autograder.suite import GRADING_TESTS, pytest_args
+
+    collected: list[HiddenTest] = []
+
+    class Keep:
+        def pytest_collection_finish(self, session):
+            for item in session.items:
+                callspec = getattr(item, "callspec", None)
+                arguments = tuple(inspect.signature(item.function).parameters)
+                collected.append(HiddenTest(item.nodeid, item.function, arguments,
+                                            dict(callspec.params) if callspec else {}, dict(item.user_properties)))
+
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    log = io.StringIO()
+    with redirect_stdout(log), redirect_stderr(log):
+        code = pytest.main([*pytest_args(0, tests_dir or GRADING_TESTS), "--collect-only"], plugins=[Keep()])
+    if code != 0 or not collected:
+        raise RuntimeError("the hidden tests could not be collected:\n" + log.getvalue()[-4000:])
+    return collected
+
+
+def run_collected(tests, submission, seed: int, notebook: str | None = None):
+    """Run the collected ``tests`` (those of ``notebook``, if given) against ``submission``
+    at ``seed`` by calling each test function with the fixtures pytest would give it;
+    the outcomes as ``run_hidden_tests`` reports them. ``tests/test_mistake_seeds.py``
+    checks that both agree."""
+    import sys
+
+    import pytest
+
+    from autograder.suite import SuiteResult, TestOutcome, describe_failure
+    from grading_tests.conftest import NOTEBOOK_FIXTURES, generator_for
+
+    outcomes = []
+    for test in tests:
+        tags = tuple(test.properties["tags"])
+        if notebook is not None and tags[0] != notebook:
+            continue
+        kwargs = {}
+        for name in test.fixtures:
+            if name in NOTEBOOK_FIXTURES:
+                kwargs[name] = submission.notebook(NOTEBOOK_FIXTURES[name])
+            elif name == "rng":
+                kwargs[name] = generator_for(seed, test.nodeid)
+            elif name == "seed":
+                kwargs[name] = seed
+            elif name in test.params:
+                kwargs[name] = test.params[name]
+            else:
+                raise RuntimeError(f"{test.nodeid} uses the fixture {name!r}, which run_collected cannot give")
+        try:
+            test.function(**kwargs)
+            failure = None
+        except Exception:  # what pytest reports as a failed test
+            failure = describe_failure(pytest.ExceptionInfo.from_exc_info(sys.exc_info()))
+        points = float(test.properties["points"])
+        outcomes.append(TestOutcome(
+            name=test.properties["name"], number="", score=0.0 if failure else points, max_score=points,
+            status="failed" if failure else "passed", output=failure[0] if failure else "", tags=tags,
+            nodeid=test.nodeid, internal_error=failure[1] if failure else None,
+            diagnosis=failure[2] if failure else None))
+    return SuiteResult(seed=seed, tests=tuple(outcomes), seconds=0.0)
+
+
+def grade_catalogue(mistakes, seeds, solution, folder, tests=None):
+    """Grade every mistake at every seed (only its notebook's tests: the others borrow
+    the solution's notebooks, which it cannot affect); ``{(key, seed): row}``.
+
+    Seeds outermost, with the trusted references remembered: the mistakes of one seed
+    share their inputs, so each reference is computed once per seed.
+    """
+    from pathlib import Path
+
+    from grading_tests import reference
+
+    tests = tests if tests is not None else collect_hidden_tests()
+    submissions = {}
+    for index, mistake in enumerate(mistakes):
+        where = Path(folder) / f"{index:03d}-{mistake.key}"
+        where.mkdir(parents=True, exist_ok=True)
+        submissions[mistake.key] = mistake_submission(mistake, solution, where)
+    rows = {}
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the sandbox (autograder/template.py); many threads only contend here
+    reference.remember()
+    try:
+        for seed in seeds:
+            for mistake in mistakes:
+                run = run_collected(tests, submissions[mistake.key], seed, mistake.notebook)
+                rows[mistake.key, seed] = outcome_row(mistake, run)
+            reference.remember()  # start afresh: another seed asks for other references
+    finally:
+        reference.remember(False)
+        torch.set_num_threads(threads)
+    return rows
 
 
 def render_table(rows, seed: int) -> str:
@@ -503,7 +649,8 @@ def render_table(rows, seed: int) -> str:
         diagnosis = f"{mistake.diagnosis} {'✓' if row['named'] else '✗ (not named)'}" if mistake.diagnosis else "—"
         message = row["first_message"]
         message = message if len(message) <= 160 else message[:157] + "..."
-        lines.append(f"| {mistake.notebook} | `{mistake.function}` | {_cell(mistake.description)} (`{mistake.key}`) "
+        functions = " + ".join(f"`{function}`" for function in mistake.functions)
+        lines.append(f"| {mistake.notebook} | {functions} | {_cell(mistake.description)} (`{mistake.key}`) "
                      f"| {_cell(diagnosis)} | {row['points_lost']:g} | {row['failed']} | {_cell(message)} |")
     return "\n".join(lines) + "\n"
 
@@ -536,7 +683,7 @@ def main(argv=None) -> int:
             run = run_hidden_tests(mistake_submission(mistake, solution, folder), args.seed)
             row = outcome_row(mistake, run)
             rows.append((mistake, row))
-            if not row["failed"] or row["outside"] or row["internal"] or (mistake.diagnosis and not row["named"]):
+            if not caught(mistake, row):
                 problems.append(f"{mistake.key}: {row}")
     table = render_table(rows, args.seed)
     if args.write:
