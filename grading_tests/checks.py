@@ -68,8 +68,9 @@ def call(nb, function: str, args: Mapping[str, object], *, numpy_only: bool = Fa
     result, after = _call_once(nb, function, names, originals, numpy_only, readonly, warn_free)
     changed = _changed(names, originals, after, may_modify)
     if changed:
-        how = "; ".join(f"{name} {describe_change(old, new)}" for name, old, new in zip(names, originals, after)
-                        if name in changed)
+        how = "; ".join(f"{name}{'' if change.startswith('[') else ' '}{change}"
+                        for name, old, new in zip(names, originals, after) if name in changed
+                        for change in [describe_change(old, new)])
         raise GradingFailure(
             f"`{function}` {MODIFIED_IN_PLACE} {', '.join(changed)} in place: {how}. A function must leave "
             f"its array arguments as they were; {modify_hint}."
@@ -239,7 +240,8 @@ def blaming_key_order(function: str, run: Callable, *dicts: Mapping, names=("par
             run(*ordered)
         except (GradingFailure, SubmissionError):
             raise failure from None
-        orders = "; ".join(f"{name} in the order {list(d)}" for name, d in zip(names, dicts))
+        orders = "; ".join(f"{name} in the order {list(d)}" for name, d, o in zip(names, dicts, ordered)
+                           if list(d) != list(o))
         raise GradingFailure(
             f"`{function}` {KEY_ORDER} of its dicts: it is right when they list their keys as "
             f"{list(ordered[0])}, wrong for {orders}. A dict's order is not part of the contract (a "
@@ -275,7 +277,7 @@ def blame_cache(nb, forward: str, backward: str, cache, intermediates: dict, che
     what = "; ".join(f"cache['{key}'] holds " + (f"what {' or '.join(alike)} should be" if alike else "other values")
                      + f" instead of {key}" for key, alike in wrong.items())
     raise GradingFailure(
-        f"`{backward}` is right, but {CACHE_BLAME.replace('`forward`', f'`{forward}`')}: {what}. With those "
+        f"`{backward}` is right, {CACHE_BLAME}: {what}. With those "
         f"entries corrected `{backward}` gives the right gradients, so fix what `{forward}` stores.",
         "forward-cache-wrong",
     ) from None

@@ -381,8 +381,20 @@ def init_mlp_legacy(layer_sizes, seed):
     return params
 
 
+def init_mlp_variance_as_std(layer_sizes, seed):
+    """The same draws with the variance 2 / fan_in as the standard deviation."""
+    rng = np.random.default_rng(seed)
+    params = {}
+    for l in range(1, len(layer_sizes)):
+        fan_in, fan_out = layer_sizes[l - 1], layer_sizes[l]
+        params[f"W{l}"] = rng.normal(0.0, 2.0 / fan_in, size=(fan_in, fan_out))
+        params[f"b{l}"] = np.zeros(fan_out)
+    return params
+
+
 def init_variants(layer_sizes, seed):
-    return {"he_fan_out": init_mlp_fan_out(layer_sizes, seed), "legacy_rng": init_mlp_legacy(layer_sizes, seed)}
+    return {"he_fan_out": init_mlp_fan_out(layer_sizes, seed), "legacy_rng": init_mlp_legacy(layer_sizes, seed),
+            "variance_as_std": init_mlp_variance_as_std(layer_sizes, seed)}
 
 
 def mlp_preactivations(X, params):

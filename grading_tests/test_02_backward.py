@@ -7,6 +7,7 @@ from grading_tests import reference as ref
 from grading_tests.checks import (
     away_from_kinks,
     blame_cache,
+    blaming_key_order,
     call,
     describe_inputs,
     distinct_sizes,
@@ -102,9 +103,13 @@ def check_backward(got, X, y, params, nb=None, cache=None):
 def test_forward_values(nb_backward, rng):
     """forward returns out of shape (N, 1) equal to relu(X @ W1 + b1) @ W2 + b2"""
     X, y, params = draw_problem(rng)
-    out, _ = student_forward(nb_backward, X, params, repeat=first_of_pair)
-    check_array(out, ref.two_layer_forward(X, params), what="`forward(X, params)[0]`",
-                tol=VALUE_TOLERANCE, inputs=inputs_text(X, y, params))
+
+    def run(params):
+        out, _ = student_forward(nb_backward, X, params, repeat=first_of_pair)
+        check_array(out, ref.two_layer_forward(X, params), what="`forward(X, params)[0]`",
+                    tol=VALUE_TOLERANCE, inputs=inputs_text(X, y, params))
+
+    blaming_key_order("forward", run, params)
 
 
 @pytest.mark.points(1)
@@ -150,8 +155,12 @@ def test_mse_loss_batch_of_one(nb_backward, rng):
 def test_backward_matches_autograd(nb_backward, rng):
     """backward matches PyTorch autograd for W1, b1, W2 and b2, using NumPy only"""
     X, y, params = draw_problem(rng)
-    got, cache = student_gradients(nb_backward, X, y, params)
-    check_backward(got, X, y, params, nb_backward, cache)
+
+    def run(params):
+        got, cache = student_gradients(nb_backward, X, y, params)
+        check_backward(got, X, y, params, nb_backward, cache)
+
+    blaming_key_order("backward", run, params)
 
 
 @pytest.mark.points(1)

@@ -21,6 +21,7 @@ from grading_tests.diagnose import (
     LOSS_AFTER_STEP,
     NON_FINITE,
     SHALLOW_COPY,
+    TRAIN_LOOP_BLAME,
     TRAINING_BLAME,
     GradingFailure,
     array_problem,
@@ -402,8 +403,8 @@ def training_blame(nb, X, y, layer_sizes, lr, seed, steps):
     except (GradingFailure, SubmissionError) as error:
         return f"{TRAINING_BLAME}, a piece fails on its own: {error}", getattr(error, "signature", None)
     return ("Replaying the reference training step by step, `init_mlp`, `mlp_forward`, `mlp_backward` and "
-            "`sgd_step` each give the reference's answer, so `train_mlp` combines them differently (the "
-            "loss it records, the order of the steps, the seed or the learning rate it passes)."), None
+            f"`sgd_step` each give the reference's answer, {TRAIN_LOOP_BLAME} (the loss it records, the order "
+            "of the steps, the seed or the learning rate it passes)."), None
 
 
 @pytest.mark.points(1)

@@ -141,9 +141,9 @@ def check_exact(got, expected, what, z, y):
     check_scalar(got, expected, what=what, tol=np.inf, inputs=inputs)  # a finite float
     if abs(got - expected) > 1e-12 * abs(expected):
         raise GradingFailure(
-            f"{what} is {NOT_EXACT_AT_EXTREMES}: expected {expected!r}, got {got!r}. Going through "
-            "probabilities loses everything there (sigmoid(800) is exactly 1.0); compute from z with "
-            "max(z, 0) - z * y + log(1 + exp(-|z|))." + inputs
+            f"{what} is {NOT_EXACT_AT_EXTREMES}: expected {expected!r}, got {got!r}. If it goes through "
+            "probabilities, that loses everything there (sigmoid(800) is exactly 1.0); compute from z with "
+            "max(z, 0) - z * y + log(1 + exp(-|z|)), averaged over every entry." + inputs
         )
 
 
