@@ -460,9 +460,9 @@ def near_miss_text(got, expected, err: float, cause: str | None = None, entries:
     for flat in worst:
         if gap[flat] == 0:
             break
-        where = f" at {list(np.unravel_index(flat, expected.shape))}" if expected.ndim else ""
-        shown.append(f"{where.strip() or 'the value'}: expected {expected.ravel()[flat]!r}, "
-                     f"got {got.ravel()[flat]!r}")
+        where = f" at {[int(i) for i in np.unravel_index(flat, expected.shape)]}" if expected.ndim else ""
+        shown.append(f"{where.strip() or 'the value'}: expected {float(expected.ravel()[flat])!r}, "
+                     f"got {float(got.ravel()[flat])!r}")
     return (f"it is a {NEAR_MISS} (relative error {err:.1e}): the formula is right but something is "
             f"computed slightly differently, likely {cause or NEAR_MISS_CAUSES}. "
             "Differing most: " + "; ".join(shown))
