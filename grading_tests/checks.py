@@ -53,7 +53,7 @@ def _input_lines(args: Mapping[str, object]) -> str:
 def call(nb, function: str, args: Mapping[str, object], *, numpy_only: bool = False,
          readonly: bool = False, repeat=False, may_modify: tuple[str, ...] = (), warn_free: bool = False,
          modify_hint: str = "compute new arrays (e.g. np.maximum(z, 0), not z[z < 0] = 0; "
-                            "p - lr * g, not p -= lr * g)"):
+                            "p - lr * g, not p -= lr * g)", with_types: bool = False):
     """Call ``function`` from notebook ``nb`` with ``args`` (name -> value, in order).
 
     Fails if an argument not named in ``may_modify`` holds different values after the
@@ -61,11 +61,14 @@ def call(nb, function: str, args: Mapping[str, object], *, numpy_only: bool = Fa
     later) fails with a message saying so. ``repeat``: call a second time with the same
     arguments and fail if the answer differs (state kept between calls). ``warn_free``:
     NumPy's overflow, divide-by-zero and invalid-value warnings fail the check (the
-    contract's "finite and warning-free" at extreme inputs).
+    contract's "finite and warning-free" at extreme inputs). ``with_types``: return
+    ``(result, types)``, ``types`` being what the student's code returned before it became
+    plain data (see :func:`returned_types`), or ``None`` where the provider cannot tell.
     """
     names = list(args)
     originals = list(args.values())
-    result, after = _call_once(nb, function, names, originals, numpy_only, readonly, warn_free)
+    result, after, types = _call_once(nb, function, names, originals, numpy_only, readonly, warn_free,
+                                      with_types)
     changed = _changed(names, originals, after, may_modify)
     if changed:
         how = "; ".join(f"{name}{'' if change.startswith('[') else ' '}{change}"
@@ -77,7 +80,7 @@ def call(nb, function: str, args: Mapping[str, object], *, numpy_only: bool = Fa
             + describe_inputs({n: a for n, a in zip(names, originals) if n in changed})
         )
     if repeat:
-        again, _ = _call_once(nb, function, names, originals, numpy_only, readonly, warn_free)
+        again, _, _ = _call_once(nb, function, names, originals, numpy_only, readonly, warn_free)
         compared = repeat if callable(repeat) else (lambda value: value)
         if not _same(compared(result), compared(again)):
             raise GradingFailure(
@@ -85,14 +88,33 @@ def call(nb, function: str, args: Mapping[str, object], *, numpy_only: bool = Fa
                 f"arguments ({STATE_KEPT}?): a function's result must depend only on its arguments."
                 f"\n  first call:  {compact(result)}\n  second call: {compact(again)}"
             )
-    return result
+    return (result, types) if with_types else result
 
 
-def _call_once(nb, function, names, originals, numpy_only, readonly, warn_free=False):
-    sent = [_copy_plain(a) for a in originals]
+def returned_types(nb) -> bool:
+    """Whether the provider can say what type the student's code returned: its ``call``
+    takes ``return_types=True`` and then answers ``(result, args_after, types)``, where
+    ``types`` has the result's shape (dict, list, tuple) with, at each leaf, the type's
+    qualified name before the value became plain data ("torch.Tensor", "numpy.ndarray",
+    "numpy.float64", "float"). Until the providers do, tests that need it check values only."""
+    import inspect
+
     try:
-        return nb.call(function, *sent, numpy_only=numpy_only, readonly_args=readonly, return_args=True,
-                       fp_errors="raise" if warn_free else None)
+        return "return_types" in inspect.signature(nb.call).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _call_once(nb, function, names, originals, numpy_only, readonly, warn_free=False, with_types=False):
+    """``(result, args_after, types or None)`` of one call."""
+    sent = [_copy_plain(a) for a in originals]
+    options = {"numpy_only": numpy_only, "readonly_args": readonly, "return_args": True,
+               "fp_errors": "raise" if warn_free else None}
+    if with_types and returned_types(nb):
+        options["return_types"] = True
+    try:
+        answer = nb.call(function, *sent, **options)
+        return tuple(answer) if "return_types" in options else (*answer, None)
     except StudentException as error:
         if warn_free and error.exc_type == "FloatingPointError":
             raise GradingFailure(

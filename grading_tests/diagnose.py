@@ -58,6 +58,7 @@ NOT_ALLOWED = "is not available in this assignment"
 CASE_RAISED = "The case that raised it"
 LEN_NOT_SIZE = "divided by len(z), the number of rows,"
 STEP_SCALED = "step is scaled by the size of x"
+NOT_NUMPY = "not as NumPy arrays"
 
 #: Key of each named mistake (what reports count), by the phrase its message contains.
 #: The first phrase found in a message names it.
@@ -84,6 +85,7 @@ SIGNATURES = {
     LEN_NOT_SIZE: "len-not-size",
     STEP_SCALED: "step-scaled",
     TRAIN_LOOP_BLAME: "train-loop",
+    NOT_NUMPY: "not-numpy",
     SQUARE_OF_MEAN: "square-of-mean",
     BROADCAST_N_BY_N: "n-by-n-broadcast",
     NEAR_MISS: "near-miss",
@@ -197,6 +199,20 @@ def library_not_allowed(text: str) -> str | None:
         return None
     module = found.group(1).split(".")[0]
     return f"`{module}` {NOT_ALLOWED}: use NumPy (allowed: {ALLOWED_LIBRARIES})"
+
+
+def type_problem(function: str, types, expected: str = "numpy.ndarray") -> str | None:
+    """What is wrong when the values a function returned (in a dict) are not ``expected``:
+    a tensor that the transport turned into an array is still not what the contract asks."""
+    if not isinstance(types, dict):
+        return None
+    wrong = {key: kind for key, kind in types.items() if kind != expected}
+    if not wrong:
+        return None
+    kinds = sorted(set(wrong.values()))
+    hint = " (convert with .detach().numpy())" if any("torch" in kind for kind in kinds) else ""
+    return (f"`{function}` returns {', '.join(wrong)} as {' and '.join(kinds)}, {NOT_NUMPY}{hint}; "
+            "the contract asks for float64 NumPy arrays")
 
 
 def describe_case(args: Mapping[str, object]) -> str:

@@ -15,7 +15,14 @@ from grading_tests.checks import (
     reordered,
     unpack_pair,
 )
-from grading_tests.diagnose import GradingFailure, check_array, check_gradients, check_scalar, named_scalar_variants
+from grading_tests.diagnose import (
+    GradingFailure,
+    check_array,
+    check_gradients,
+    check_scalar,
+    named_scalar_variants,
+    type_problem,
+)
 
 pytestmark = pytest.mark.notebook("02_backward")
 
@@ -215,7 +222,10 @@ def test_backward_leaves_arguments(nb_backward, rng):
 def test_autograd_grads(nb_backward, rng):
     """autograd_grads returns the reference gradients as float64 NumPy arrays"""
     X, y, params = draw_problem(rng)
-    got = call(nb_backward, "autograd_grads", {"X": X, "y": y, "params": params})
+    got, types = call(nb_backward, "autograd_grads", {"X": X, "y": y, "params": params}, with_types=True)
+    problem = type_problem("autograd_grads", types)
+    if problem:
+        raise GradingFailure(problem + ".")
     check_gradients(got, ref.two_layer_grads(X, y, params), what="`autograd_grads`",
                     order=ref.TWO_LAYER_BACKWARD_ORDER, tol=VALUE_TOLERANCE, batch=X.shape[0],
                     variants=lambda: ref.two_layer_grad_variants(X, y, params), inputs=inputs_text(X, y, params))

@@ -406,3 +406,24 @@ def test_backward_is_cleared_and_forward_blamed_when_its_cache_is_wrong():
     # A right cache, or a backward wrong on its own, blames nothing here.
     assert checks.blame_cache(FakeNotebook(backward=backward), "forward", "backward", dict(intermediates),
                               intermediates, check, {"X": X}) is None
+
+
+def test_a_provider_that_reports_types_lets_a_test_refuse_tensors():
+    """The test side of "the provider tells a test what type the student returned"
+    (checks.returned_types); today's providers cannot, and the check is skipped there."""
+    import torch
+
+    class Typed(FakeNotebook):
+        def call(self, name, *args, return_types=False, **options):
+            raw = self.functions[name](*args)
+            types = {k: "torch.Tensor" if isinstance(v, torch.Tensor) else "numpy.ndarray" for k, v in raw.items()}
+            plain = {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in raw.items()}
+            return (plain, list(args), types) if return_types else (plain, list(args))
+
+    tensors = Typed(f=lambda x: {"W1": torch.zeros(2, dtype=torch.float64), "b1": np.zeros(2)})
+    got, types = call(tensors, "f", {"x": np.ones(1)}, with_types=True)
+    assert types == {"W1": "torch.Tensor", "b1": "numpy.ndarray"}
+    assert d.type_problem("f", types) == ("`f` returns W1 as torch.Tensor, not as NumPy arrays (convert with "
+                                          ".detach().numpy()); the contract asks for float64 NumPy arrays")
+    assert d.type_problem("f", {"W1": "numpy.ndarray"}) is None
+    assert call(FakeNotebook(f=lambda x: {"W1": x}), "f", {"x": np.ones(1)}, with_types=True)[1] is None
