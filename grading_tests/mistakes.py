@@ -1,7 +1,8 @@
-"""The catalogue of mistakes: realistic wrong implementations of single contract functions.
+"""The catalogue of mistakes: realistic wrong implementations of contract functions.
 
 Each :class:`Mistake` replaces one function's solution cell (found by its nbgrader
-``grade_id``, which is the function's name) in a copy of the instructor's notebook.
+``grade_id``, which is the function's name) in a copy of the instructor's notebook;
+a mistake split across two functions (``also``) replaces both cells.
 The project's tests grade every mistake with the hidden suite and check that it loses
 points, only in tests tagged with the function it touches, and that the failure message
 contains ``diagnosis`` when the mistake has a recognisable signature.
@@ -885,11 +886,12 @@ def render_table(rows, seed: int) -> str:
     lines = [
         "# The mistake catalogue",
         "",
-        f"{len(rows)} realistic wrong implementations of single contract functions (and a few cheats), "
-        "each applied to the solution notebook and graded by the hidden tests. *Lost* is the points "
-        "the hidden suite takes off; *failed* the number of failing tests, all of them tagged with the "
-        "function the mistake touches; *diagnosis* the phrase the failure message must contain when "
-        "the mistake has a recognisable signature (checked: ✓).",
+        f"{len(rows)} realistic wrong implementations of contract functions (a few split across two "
+        "functions, and a few cheats), each applied to the solution notebook and graded by the hidden "
+        "tests. *Lost* is the points the hidden suite takes off; *failed* the number of failing tests, "
+        "all of them tagged with a function the mistake touches; *diagnosis* the phrase the failure "
+        "message must contain when the mistake has a recognisable signature (checked: ✓). "
+        "tests/test_mistake_seeds.py checks the same at 20 seeds.",
         "",
         f"Generated from `grading_tests/mistakes.py` and a grading run (seed {seed}); do not edit by "
         "hand. Regenerate with `.venv/bin/python -m grading_tests.mistakes --write docs/mistakes.md`.",

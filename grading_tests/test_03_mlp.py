@@ -30,6 +30,7 @@ from grading_tests.diagnose import (
     compact,
     expected_got,
     gradients_problem,
+    named_variants,
     signature_of,
 )
 from autograder.errors import SubmissionError
@@ -376,7 +377,8 @@ def training_blame(nb, X, y, layer_sizes, lr, seed, steps):
         init = call(nb, "init_mlp", {"layer_sizes": layer_sizes, "seed": seed})
         expected = ref.init_mlp(layer_sizes, seed)
         L = len(layer_sizes) - 1
-        problem = gradients_problem(init, expected, order=ref.mlp_keys(L), tol=1e-12, noun="parameter", order_text="")
+        problem = gradients_problem(init, expected, order=ref.mlp_keys(L), tol=1e-12, noun="parameter", order_text="",
+                                    variants=lambda: named_variants(ref.init_variants(layer_sizes, seed)))
         if problem:
             return blamed("init_mlp", problem)
         params = expected
@@ -402,7 +404,7 @@ def training_blame(nb, X, y, layer_sizes, lr, seed, steps):
             params = expected
     except (GradingFailure, SubmissionError) as error:
         return f"{TRAINING_BLAME}, a piece fails on its own: {error}", getattr(error, "signature", None)
-    return ("Replaying the reference training step by step, `init_mlp`, `mlp_forward`, `mlp_backward` and "
+    return (f"{TRAINING_BLAME}, `init_mlp`, `mlp_forward`, `mlp_backward` and "
             f"`sgd_step` each give the reference's answer, {TRAIN_LOOP_BLAME} (the loss it records, the order "
             "of the steps, the seed or the learning rate it passes)."), None
 
