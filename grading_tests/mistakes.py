@@ -689,6 +689,152 @@ MISTAKES: tuple[Mistake, ...] = (
 )
 
 
+#: The "correct" group: correct but unusual implementations, written as a student might.
+#: They are not mistakes: every hidden test and every public check must give them full marks
+#: (tests/test_public_checks.py holds the public checks to that). ``apply_mistake`` applies them.
+CORRECT: tuple[Mistake, ...] = (
+    _m("correct-relu-where", "01_relu", "relu", "np.where(z > 0, z, 0.0)", """
+        def relu(z):
+            return np.where(z > 0, z, 0.0)
+        """),
+    _m("correct-relu-grad-heaviside", "01_relu", "relu_grad", "np.heaviside(z, 0.0)", """
+        def relu_grad(z):
+            return np.heaviside(z, 0.0)
+        """),
+    _m("correct-sigmoid-clip", "01_relu", "sigmoid", "the clip idiom 1 / (1 + exp(-clip(z, -500, 500)))", """
+        def sigmoid(z):
+            return 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
+        """),
+    _m("correct-sigmoid-tanh", "01_relu", "sigmoid", "the tanh form 0.5 * (1 + tanh(z / 2))", """
+        def sigmoid(z):
+            return 0.5 * (1.0 + np.tanh(0.5 * z))
+        """),
+    _m("correct-sigmoid-logaddexp", "01_relu", "sigmoid", "exp(-logaddexp(0, -z))", """
+        def sigmoid(z):
+            return np.exp(-np.logaddexp(0.0, -z))
+        """),
+    _m("correct-sigmoid-grad-tanh", "01_relu", "sigmoid_grad", "(1 - tanh(z / 2)**2) / 4, without calling sigmoid", """
+        def sigmoid_grad(z):
+            return 0.25 * (1.0 - np.tanh(0.5 * z) ** 2)
+        """),
+    _m("correct-numgrad-flat-steps", "01_relu", "numerical_gradient",
+       "adds a one-hot step array to x instead of perturbing a copy in place", """
+        def numerical_gradient(f, x, eps=1e-6):
+            base = np.asarray(x, dtype=np.float64)
+            grad = np.empty(base.size)
+            for i in range(base.size):
+                step = np.zeros(base.size)
+                step[i] = eps
+                step = step.reshape(base.shape)
+                grad[i] = (f(base + step) - f(base - step)) / (2 * eps)
+            return grad.reshape(base.shape)
+        """),
+    _m("correct-forward-dot", "02_backward", "forward", "np.dot and a multiplied mask for the ReLU", """
+        def forward(X, params):
+            Z1 = np.dot(X, params["W1"]) + params["b1"]
+            A1 = Z1 * (Z1 > 0)
+            out = np.dot(A1, params["W2"]) + params["b2"]
+            return out, {"Z1": Z1, "A1": A1, "out": out}
+        """),
+    _m("correct-mse-sum-over-size", "02_backward", "mse_loss", "sum / (2 * out.size)", """
+        def mse_loss(out, y):
+            return float(np.sum((out - y) ** 2) / (2 * out.size))
+        """),
+    _m("correct-backward-einsum", "02_backward", "backward",
+       "einsum products, the ReLU mask from A1 > 0 (the same mask as Z1 > 0), keys in backward order", """
+        def backward(X, y, params, cache):
+            d_out = (cache["out"] - y) / len(X)
+            d_Z1 = np.where(cache["A1"] > 0, d_out @ params["W2"].T, 0.0)
+            return {"W2": np.einsum("nh,no->ho", cache["A1"], d_out), "b2": np.sum(d_out, axis=0),
+                    "W1": np.einsum("nd,nh->dh", X, d_Z1), "b1": np.sum(d_Z1, axis=0)}
+        """),
+    _m("correct-autograd-grad-function", "02_backward", "autograd_grads",
+       "torch.autograd.grad on from_numpy copies, clamp(min=0) as the ReLU", """
+        def autograd_grads(X, y, params):
+            names = sorted(params)
+            leaves = [torch.from_numpy(params[name].copy()).requires_grad_() for name in names]
+            p = dict(zip(names, leaves))
+            out = torch.clamp(torch.tensor(X) @ p["W1"] + p["b1"], min=0.0) @ p["W2"] + p["b2"]
+            loss = ((out - torch.tensor(y)) ** 2).mean() / 2
+            return {name: grad.numpy() for name, grad in zip(names, torch.autograd.grad(loss, leaves))}
+        """),
+    _m("correct-init-standard-normal", "03_mlp", "init_mlp",
+       "rng.standard_normal(...) * sqrt(2 / fan_in): the same draws as rng.normal", """
+        def init_mlp(layer_sizes, seed):
+            rng = np.random.default_rng(seed)
+            params = {}
+            for l, (fan_in, fan_out) in enumerate(zip(layer_sizes[:-1], layer_sizes[1:]), start=1):
+                params["W%d" % l] = rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)
+                params["b%d" % l] = np.zeros(fan_out)
+            return params
+        """),
+    _m("correct-mlp-forward-tanh", "03_mlp", "mlp_forward", "depth from len(params) // 2, the tanh form of the sigmoid", """
+        def mlp_forward(X, params):
+            L = len(params) // 2
+            A, cache = X, {"A0": X}
+            for l in range(1, L + 1):
+                Z = A @ params["W%d" % l] + params["b%d" % l]
+                A = 0.5 * (1.0 + np.tanh(0.5 * Z)) if l == L else np.maximum(Z, 0.0)
+                cache["Z%d" % l], cache["A%d" % l] = Z, A
+            return A, cache
+        """),
+    _m("correct-mlp-backward-einsum", "03_mlp", "mlp_backward",
+       "einsum, masks from A > 0, keys in backward order", """
+        def mlp_backward(y, params, cache):
+            L = len(params) // 2
+            grads = {}
+            delta = (cache[f"A{L}"] - y) / len(y)
+            for l in reversed(range(1, L + 1)):
+                grads[f"W{l}"] = np.einsum("ni,nj->ij", cache[f"A{l - 1}"], delta)
+                grads[f"b{l}"] = delta.sum(axis=0)
+                delta = (delta @ params[f"W{l}"].T) * (cache[f"A{l - 1}"] > 0)
+            return grads
+        """),
+    _m("correct-sgd-subtract", "03_mlp", "sgd_step", "np.subtract over the gradients' keys", """
+        def sgd_step(params, grads, lr):
+            return {name: np.subtract(params[name], lr * grad) for name, grad in grads.items()}
+        """),
+    _m("correct-train-where-loss", "03_mlp", "train_mlp", "the loss as -mean(log(where(y == 1, p, 1 - p)))", """
+        def train_mlp(X, y, layer_sizes, lr, epochs, seed):
+            params, losses = init_mlp(layer_sizes, seed), []
+            for _ in range(epochs):
+                probs, cache = mlp_forward(X, params)
+                p = np.clip(probs, 1e-12, 1 - 1e-12)
+                losses.append(float(-np.mean(np.log(np.where(y == 1, p, 1 - p)))))
+                params = sgd_step(params, mlp_backward(y, params, cache), lr)
+            return params, losses
+        """),
+    _m("correct-to-torch-data", "03_mlp", "to_torch", "assigns .data of a .double() Linear", """
+        def to_torch(params):
+            L = len(params) // 2
+            layers = []
+            for l in range(1, L + 1):
+                W = params[f"W{l}"]
+                linear = torch.nn.Linear(*W.shape).double()
+                linear.weight.data = torch.from_numpy(W.T.copy())
+                linear.bias.data = torch.from_numpy(params[f"b{l}"].copy())
+                layers += [linear, torch.nn.Sigmoid() if l == L else torch.nn.ReLU()]
+            return torch.nn.Sequential(*layers)
+        """),
+    _m("correct-bce-where", "04_bce", "bce_loss", "picks -log p or -log(1 - p) by the label", """
+        def bce_loss(probs, y, eps=1e-12):
+            p = np.clip(probs, eps, 1 - eps)
+            return float(np.mean(np.where(y == 1, -np.log(p), -np.log1p(-p))))
+        """),
+    _m("correct-bce-dloss-one-fraction", "04_bce", "bce_dloss_dprob", "(p - y) / (p * (1 - p)), one fraction", """
+        def bce_dloss_dprob(p, y):
+            return (p - y) / (p * (1 - p))
+        """),
+    _m("correct-bce-logits-logaddexp", "04_bce", "bce_with_logits", "np.logaddexp(0, z) - y * z", """
+        def bce_with_logits(z, y):
+            return float(np.mean(np.logaddexp(0.0, z) - y * z))
+        """),
+    _m("correct-bce-grad-logits-tanh", "04_bce", "bce_grad_logits", "the tanh form of the sigmoid, divided by np.size", """
+        def bce_grad_logits(z, y):
+            return (0.5 * (1.0 + np.tanh(0.5 * z)) - y) / np.size(z)
+        """),
+)
+
 def apply_mistake(nb, mistake: Mistake):
     """A copy of notebook ``nb`` whose solution cell for ``mistake.function`` holds
     ``mistake.source`` (and each cell of ``mistake.also`` its replacement)."""
@@ -728,10 +874,10 @@ def mistake_submission(mistake: Mistake, solution, folder, source_dir=None):
 
     import nbformat
 
-    from autograder import PROJECT_ROOT
     from autograder.inprocess import InProcessSubmission
+    from autograder.paths import SOURCE_DIR
 
-    source_dir = Path(source_dir) if source_dir is not None else PROJECT_ROOT / "source" / "backprop"
+    source_dir = Path(source_dir) if source_dir is not None else SOURCE_DIR
     folder = Path(folder)
     notebook = nbformat.read(source_dir / f"{mistake.notebook}.ipynb", as_version=4)
     nbformat.write(apply_mistake(notebook, mistake), str(folder / f"{mistake.notebook}.ipynb"))
@@ -783,7 +929,8 @@ def collect_hidden_tests(tests_dir=None) -> list[HiddenTest]:
 
     import pytest
 
-    from autograder.suite import GRADING_TESTS, pytest_args
+    from autograder.grading.suite import pytest_args
+    from autograder.paths import GRADING_TESTS_DIR
 
     collected: list[HiddenTest] = []
 
@@ -798,7 +945,7 @@ def collect_hidden_tests(tests_dir=None) -> list[HiddenTest]:
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     log = io.StringIO()
     with redirect_stdout(log), redirect_stderr(log):
-        code = pytest.main([*pytest_args(0, tests_dir or GRADING_TESTS), "--collect-only"], plugins=[Keep()])
+        code = pytest.main([*pytest_args(0, tests_dir or GRADING_TESTS_DIR), "--collect-only"], plugins=[Keep()])
     if code != 0 or not collected:
         raise RuntimeError("the hidden tests could not be collected:\n" + log.getvalue()[-4000:])
     return collected
@@ -807,13 +954,14 @@ def collect_hidden_tests(tests_dir=None) -> list[HiddenTest]:
 def run_collected(tests, submission, seed: int, notebook: str | None = None):
     """Run the collected ``tests`` (those of ``notebook``, if given) against ``submission``
     at ``seed`` by calling each test function with the fixtures pytest would give it;
-    the outcomes as ``run_hidden_tests`` reports them. ``tests/test_mistake_seeds.py``
+    the outcomes as ``run_hidden_tests`` reports them. ``tests/hidden_tests/test_mistake_seeds.py``
     checks that both agree."""
     import sys
 
     import pytest
 
-    from autograder.suite import SuiteResult, TestOutcome, describe_failure
+    from autograder.grading.model import SuiteResult, TestOutcome
+    from autograder.grading.suite import describe_failure
     from grading_tests.conftest import NOTEBOOK_FIXTURES, generator_for
 
     outcomes = []
@@ -891,7 +1039,7 @@ def render_table(rows, seed: int) -> str:
         "tests. *Lost* is the points the hidden suite takes off; *failed* the number of failing tests, "
         "all of them tagged with a function the mistake touches; *diagnosis* the phrase the failure "
         "message must contain when the mistake has a recognisable signature (checked: ✓). "
-        "tests/test_mistake_seeds.py checks the same at 20 seeds.",
+        "tests/hidden_tests/test_mistake_seeds.py checks the same at 20 seeds.",
         "",
         f"Generated from `grading_tests/mistakes.py` and a grading run (seed {seed}); do not edit by "
         "hand. Regenerate with `.venv/bin/python -m grading_tests.mistakes --write docs/mistakes.md`.",
@@ -919,16 +1067,16 @@ def main(argv=None) -> int:
     import tempfile
     from pathlib import Path
 
-    from autograder import PROJECT_ROOT
+    from autograder.grading.suite import run_hidden_tests
     from autograder.inprocess import InProcessSubmission
-    from autograder.suite import run_hidden_tests
+    from autograder.paths import SOURCE_DIR
 
     parser = argparse.ArgumentParser(description="Grade every catalogued mistake; print or write the table.")
     parser.add_argument("--write", metavar="PATH", help="write the Markdown table there (default: print it)")
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args(argv)
 
-    solution = InProcessSubmission(PROJECT_ROOT / "source" / "backprop")
+    solution = InProcessSubmission(SOURCE_DIR)
     rows, problems = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for index, mistake in enumerate(MISTAKES):
