@@ -1,4 +1,5 @@
-"""Every catalogued mistake is caught at every one of 20 seeds, where it is, and named.
+"""Every catalogued mistake is caught at every one of 20 seeds, where it is, and named;
+every correct-but-unusual answer scores full marks at all of them.
 
 "Caught" as ``grading_tests.mistakes.caught`` says: the mistake loses points, only in
 tests tagged with a function it touches, with no internal error, and a failed test's
@@ -24,6 +25,7 @@ from autograder.grading.suite import run_hidden_tests
 from autograder.inprocess import InProcessSubmission
 from autograder.paths import SOURCE_DIR
 from grading_tests.mistakes import (
+    CORRECT,
     MISTAKES,
     caught,
     collect_hidden_tests,
@@ -91,3 +93,15 @@ def test_every_mistake_is_caught_where_it_is_and_named_at_every_one_of_20_seeds(
     assert len(rows) == len(MISTAKES) * len(SEEDS)
     assert not missed, "\n".join(missed)
     print(f"{len(MISTAKES)} mistakes x {len(SEEDS)} seeds graded in {seconds:.0f} s")
+
+
+@pytest.mark.slow
+def test_every_correct_but_unusual_answer_scores_full_marks_at_every_one_of_20_seeds(hidden_tests, solution, tmp_path):
+    """The other side: what the contract allows (keys in backward order, einsum, the tanh
+    sigmoid, ...) loses nothing, whatever the seed draws."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows = grade_catalogue(CORRECT, SEEDS, solution, tmp_path, hidden_tests)
+    failed = [f"{key} at seed {seed}: {row['first_message'][:300]}" for (key, seed), row in rows.items() if row["failed"]]
+    assert len(rows) == len(CORRECT) * len(SEEDS)
+    assert not failed, "\n".join(failed)
