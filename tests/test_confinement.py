@@ -236,3 +236,87 @@ def test_levels_name_what_applied_and_requirements_compare_layers():
     assert confinement.meets([], "none")
     with pytest.raises(ValueError):
         confinement.required_layers("strong")
+
+
+PID_NAMESPACE = r"""
+import json, os, signal, socket, sys, time
+from autograder.confinement import pidns
+ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+bystander = os.fork()
+if bystander == 0:
+    time.sleep(60)
+    os._exit(0)
+relay = os.fork()
+if relay == 0:
+    ours.close()
+    pidns.unshare_pid()
+    pidns.enter()
+    grandchild = os.fork()
+    if grandchild == 0:
+        time.sleep(60)
+        os._exit(0)
+    try:
+        probe = "alive" if os.kill(bystander, 0) is None else ""
+    except OSError as error:
+        probe = type(error).__name__
+    os.kill(-1, signal.SIGKILL)  # every process of the namespace but pid 1
+    theirs.send(json.dumps({"pid": os.getpid(), "probe": probe,
+                            "grandchild": os.waitpid(grandchild, 0)[1]}).encode())
+    theirs.recv(1)
+    os._exit(7)
+theirs.close()
+out = json.loads(ours.recv(1000))
+ours.send(b"x")
+out["relayed"] = os.waitstatus_to_exitcode(os.waitpid(relay, 0)[1])
+out["bystander"] = os.waitpid(bystander, os.WNOHANG) == (0, 0)
+os.kill(bystander, signal.SIGKILL)
+print(json.dumps(out))
+"""
+
+
+def test_a_pid_namespace_keeps_kill_minus_one_and_pid_probes_inside(project):
+    out = report(run_python("root", PID_NAMESPACE, project=project))
+    assert out["pid"] == 1 and out["probe"] == "ProcessLookupError"
+    assert out["grandchild"] == 9  # killed by the kill(-1) of its own namespace
+    assert out["bystander"] is True and out["relayed"] == 7
+
+
+REVEAL = r"""
+import json, os, sys
+from autograder import limits
+from autograder.confinement import visible
+home = sys.argv[1]
+limits._unshare(limits._CLONE_NEWNS)
+limits._mount("", "/", None, limits._MS_REC | limits._MS_PRIVATE, None)
+out = {"covered": visible.reveal([home + "/python"], 65534, 65534, limits._mount)}
+os.setgroups([])
+os.setresgid(65534, 65534, 65534)
+os.setresuid(65534, 65534, 65534)
+out["read"] = open(home + "/python/lib/module.py").read()
+out["listing"] = os.listdir(home)
+try:
+    open(home + "/python/lib/new.py", "w")
+    out["write"] = "allowed"
+except OSError as error:
+    out["write"] = type(error).__name__
+print(json.dumps(out))
+"""
+
+
+def test_trees_under_a_private_home_are_revealed_read_only_and_alone(project, tmp_path):
+    os.chmod(tmp_path, 0o755)
+    for folder in tmp_path.parents:
+        if str(folder).startswith("/tmp/"):
+            os.chmod(folder, os.stat(folder).st_mode | 0o755)
+    home = tmp_path / "root"
+    (home / "python" / "lib").mkdir(parents=True)
+    (home / "python" / "lib" / "module.py").write_text("x = 1")
+    (home / "secrets").mkdir()
+    os.chmod(home, 0o700)
+    for folder in (home / "python", home / "python" / "lib"):
+        os.chmod(folder, 0o755)
+    os.chmod(home / "python" / "lib" / "module.py", 0o644)
+    out = report(run_python("root", REVEAL, str(home), project=project))
+    assert out["covered"] == [str(home)]
+    assert out["read"] == "x = 1" and out["listing"] == ["python"]
+    assert out["write"] == "OSError"  # a read-only file system

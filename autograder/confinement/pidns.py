@@ -1,0 +1,76 @@
+"""A PID namespace for a sandbox: ``kill(-1)``, pid probes and ``ns_last_pid`` reach
+only the sandbox's own processes.
+
+``unshare(CLONE_NEWPID)`` moves the caller's *children* into the new namespace, not
+the caller. So ``enter`` forks once: the child is pid 1 of the namespace and goes on
+to confine itself and serve; the parent (the pid the template knows) becomes a relay
+that holds nothing (every descriptor closed), waits for the child and exits as it
+did. Killing the relay kills pid 1 (``PR_SET_PDEATHSIG``), and the kernel then kills
+every process of the namespace: the template's ``kill_tree`` by pid works unchanged.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+
+CLONE_NEWPID = 0x20000000
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def unshare_pid() -> None:
+    """Make the next child the first process of a new PID namespace (``OSError`` if refused)."""
+    if _libc.unshare(CLONE_NEWPID) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"unshare(CLONE_NEWPID): {os.strerror(code)}")
+
+
+def enter(keep_fds=()) -> None:
+    """After ``unshare_pid``: fork; return in the child (pid 1 of the namespace); the
+    parent relays the child's exit and never returns. ``keep_fds`` are the child's
+    business: the relay closes every descriptor so a peer sees the sandbox's end as soon
+    as the child closes it."""
+    # The relay holds ``alive``'s write end until it dies: pid 1 cannot ask getppid()
+    # (0 in the namespace) whether the relay died before its PDEATHSIG was set.
+    alive, holder = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(holder)
+        _die_with_parent(alive)
+        return
+    _relay(child, holder)
+
+
+def _die_with_parent(alive: int) -> None:
+    import select
+
+    if _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        os._exit(1)
+    poller = select.poll()
+    poller.register(alive, select.POLLIN)
+    if poller.poll(0):  # the relay's end is closed: it died before the prctl
+        os._exit(1)
+    os.close(alive)
+
+
+def _relay(child: int, holder: int) -> None:
+    # No socket, pipe or file of the sandbox stays open here.
+    os.closerange(0, holder)
+    os.closerange(holder + 1, 1 << 16)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, lambda number, frame: os.kill(child, signal.SIGKILL))
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            break
+        except ChildProcessError:
+            os._exit(1)
+        except InterruptedError:
+            continue
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        signal.signal(number, signal.SIG_DFL)
+        os.kill(os.getpid(), number)
+    os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
