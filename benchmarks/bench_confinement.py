@@ -22,13 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from autograder import PROJECT_ROOT  # noqa: E402
-from autograder.confinement import cgroups, landlock, layers, pidns, seccomp  # noqa: E402
+from autograder.paths import PROJECT_ROOT  # noqa: E402
+from autograder.sandbox.confinement import cgroups, landlock, layers, pidns, seccomp  # noqa: E402
 
-try:
-    from autograder.sandbox import limits  # the layout after the subpackage split
-except ImportError:
-    from autograder import limits
+from autograder.sandbox import limits  # noqa: E402
 
 HIDDEN = [str(PROJECT_ROOT / "grading_tests"), str(PROJECT_ROOT / "source"), str(PROJECT_ROOT / ".git")]
 

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from autograder import PROJECT_ROOT
+from autograder.paths import PROJECT_ROOT
 
 DOCKER_LIKE = str(Path(__file__).parent / "tools" / "docker_like.py")
 NOBODY = 65534

@@ -40,7 +40,7 @@ def serve(sock_fd: int, output_fd: int, config: dict, shell=None) -> int:
         if config.get("probe"):
             applied["unreadable"] = _unreadable_paths(needed)
         else:
-            _private_environment()
+            _private_environment(applied["scratch"])
     except BaseException as error:  # noqa: BLE001 - reported, then the sandbox exits
         codec.send(sock, {"failed": f"{type(error).__name__}: {error}"})
         return EXIT_NOT_CONFINED
@@ -61,8 +61,8 @@ def _close_fds_except(keep: set[int]) -> None:
                 pass
 
 
-def _private_environment() -> None:
-    home = "/tmp" if os.access("/tmp", os.W_OK) else os.getcwd()
+def _private_environment(home: str) -> None:
+    """Start in the sandbox's scratch folder (``confine``'s), with it as HOME and TMPDIR."""
     os.chdir(home)
     os.environ.update({"HOME": home, "TMPDIR": home, "USER": "student", "LOGNAME": "student",
                        "MPLCONFIGDIR": os.path.join(home, ".matplotlib"),
@@ -83,11 +83,15 @@ def _private_environment() -> None:
 def _needed_paths() -> dict[str, str | None]:
     """The interpreter, its prefixes, every sys.path entry and this package, both as
     written and resolved (a symlinked venv may hide behind a private directory), that
-    exist for the template; each with one entry it sees inside (directories only)."""
+    exist for the template; each with one entry it sees inside (directories only).
+    The project's root and the folders above it are not needed (the sandbox imports
+    only ``autograder/`` from it, and the Landlock allowlist leaves the rest out)."""
     import autograder
+    from autograder.paths import PROJECT_ROOT
+    from autograder.sandbox.confinement.layers import contains
 
     paths = [sys.executable, sys.prefix, sys.base_prefix, os.path.dirname(autograder.__file__)]
-    paths += [p for p in sys.path if p]
+    paths += [p for p in sys.path if p and not contains(p, PROJECT_ROOT)]
     needed = {}
     for path in dict.fromkeys(paths + [os.path.realpath(p) for p in paths]):
         try:

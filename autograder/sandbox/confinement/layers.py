@@ -20,7 +20,7 @@ import os
 import shutil
 import sys
 
-from autograder.confinement import landlock, seccomp
+from autograder.sandbox.confinement import landlock, seccomp
 
 #: Where a sandbox without a private /tmp gets its scratch folder, by its key (pid).
 SCRATCH_PREFIX = "/tmp/backprop-sandbox-"
@@ -58,15 +58,22 @@ def _readable_trees(project_root: str, hidden: tuple[str, ...]) -> tuple[str, ..
     project = os.path.realpath(project_root)
     trees = [sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(autograder.__file__)),
              *(path for path in sys.path if path)]
-    trees = [tree for tree in trees if os.path.realpath(tree) != project]
+    trees = [tree for tree in trees if not contains(tree, project)]
     return tuple(landlock.readable_roots(trees, hidden))
+
+
+def contains(tree, path) -> bool:
+    """Whether ``path`` is ``tree`` or lies beneath it (both resolved)."""
+    tree, path = os.path.realpath(tree), os.path.realpath(path)
+    return path == tree or path.startswith(tree.rstrip("/") + "/")
 
 
 def readable_trees(project_root, hidden) -> list[str]:
     """What a sandbox must read: the interpreter's prefixes, every ``sys.path`` entry
     and the grader's own package, minus the ``hidden`` trees beneath them. The project's
-    root itself is not among them (it holds the hidden tests and the solutions), only
-    ``autograder/``. Remembered per ``hidden``: the template asks before it forks, so a
+    root and the folders above it (``python -m`` puts the working folder, ``/`` for the
+    template, on ``sys.path``) are not among them: they hold the hidden tests and the
+    solutions. Of the project, only ``autograder/`` is. Remembered per ``hidden``: the template asks before it forks, so a
     sandbox does not walk the folders again (0.6 ms)."""
     return list(_readable_trees(str(project_root), tuple(hidden)))
 
@@ -74,7 +81,7 @@ def readable_trees(project_root, hidden) -> list[str]:
 def restrict(config: dict, scratch: str, private_mounts: bool, network_namespace: bool,
              pid_namespace: bool) -> dict:
     """Landlock, then seccomp, on the calling (single-threaded) process."""
-    from autograder import PROJECT_ROOT
+    from autograder.paths import PROJECT_ROOT
 
     write = [scratch] + (["/var/tmp", "/dev/shm"] if private_mounts else [])
     read = [*landlock.SYSTEM_READ, *readable_trees(PROJECT_ROOT, config.get("hidden", ()))]

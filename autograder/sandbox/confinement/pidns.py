@@ -56,6 +56,7 @@ def _die_with_parent(alive: int) -> None:
 
 
 def _relay(child: int, holder: int) -> None:
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the template's death ends it, and so pid 1
     # No socket, pipe or file of the sandbox stays open here.
     os.closerange(0, holder)
     os.closerange(holder + 1, 1 << 16)

@@ -13,12 +13,13 @@ import tempfile
 
 import pytest
 
-from autograder import confinement
-from autograder.confinement import cgroups, landlock, seccomp
+from autograder.sandbox import confinement
+from autograder.sandbox.confinement import cgroups, landlock, seccomp
 
 from confinement_settings import SETTINGS, open_project_copy, run_python
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="steps down from root to each setting (CI runs as root)")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(os.geteuid() != 0, reason="steps down from root to each setting (CI runs as root)")]
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ def report(result) -> dict:
 
 LANDLOCK = r"""
 import json, os, socket, sys, tempfile
-from autograder.confinement import landlock
+from autograder.sandbox.confinement import landlock
 tree, port = sys.argv[1], int(sys.argv[2])
 private = tempfile.mkdtemp(prefix="sandbox-")
 roots = landlock.readable_roots([sys.prefix, sys.base_prefix, *filter(None, sys.path), tree], [tree + "/answers"])
@@ -117,7 +118,7 @@ def test_readable_roots_leave_out_the_hidden_trees_and_keep_their_siblings(secre
 
 SECCOMP = r"""
 import ctypes, json, os, socket, subprocess, sys
-from autograder.confinement import seccomp
+from autograder.sandbox.confinement import seccomp
 out = {"applied": seccomp.restrict(network=False, signals=False)}
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -162,7 +163,7 @@ def test_seccomp_refuses_namespaces_mounts_sockets_and_broadcast_kills(setting, 
 
 CGROUPS = r"""
 import json, os, sys, time
-from autograder.confinement.cgroups import Cgroups
+from autograder.sandbox.confinement.cgroups import Cgroups
 groups = Cgroups(name="backprop-test-%d" % os.getpid())
 out = {"applied": groups.applied, "unavailable": groups.unavailable}
 if groups.applied:
@@ -240,7 +241,7 @@ def test_levels_name_what_applied_and_requirements_compare_layers():
 
 PID_NAMESPACE = r"""
 import json, os, signal, socket, sys, time
-from autograder.confinement import pidns
+from autograder.sandbox.confinement import pidns
 ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 bystander = os.fork()
 if bystander == 0:
@@ -283,8 +284,8 @@ def test_a_pid_namespace_keeps_kill_minus_one_and_pid_probes_inside(project):
 
 REVEAL = r"""
 import json, os, sys
-from autograder import limits
-from autograder.confinement import visible
+from autograder.sandbox import limits
+from autograder.sandbox.confinement import visible
 home = sys.argv[1]
 limits._unshare(limits._CLONE_NEWNS)
 limits._mount("", "/", None, limits._MS_REC | limits._MS_PRIVATE, None)
