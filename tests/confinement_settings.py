@@ -64,3 +64,36 @@ def run_python(setting: str, code: str, *args: str, project: Path = PROJECT_ROOT
                    "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
     return subprocess.run([*SETTINGS[setting], sys.executable, "-c", code, *args], capture_output=True,
                           text=True, timeout=timeout, cwd="/", env=environment)
+
+
+#: Notebook code whose ``pid()`` says where it runs: its PID namespace and its pid in it.
+#: A sandbox is pid 1 of a namespace of its own where namespaces can be made, so its own
+#: pids mean nothing out here; ``host_pid`` finds the process they name.
+PID = "import os\ndef pid():\n    return os.readlink('/proc/self/ns/pid'), os.getpid()"
+
+
+def host_pid(where) -> int:
+    """This process's pid for ``(namespace, pid)`` as a sandbox reported it (``PID``)."""
+    namespace, pid = where
+    if namespace == os.readlink("/proc/self/ns/pid"):
+        return pid
+    return host_pids(namespace, [pid])[0]
+
+
+def host_pids(namespace: str, pids) -> list[int]:
+    """The pids out here of the processes ``pids`` of PID namespace ``namespace`` (living ones)."""
+    if namespace == os.readlink("/proc/self/ns/pid"):
+        return list(pids)
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry}/ns/pid") != namespace:
+                continue
+            with open(f"/proc/{entry}/status") as handle:
+                inner = next(line for line in handle if line.startswith("NSpid:")).split()[-1]
+        except (OSError, StopIteration):
+            continue
+        found[int(inner)] = int(entry)
+    return [found[pid] for pid in pids if pid in found]

@@ -92,7 +92,8 @@ class GradeReport(Scored):
     """One submission's grade; what results.json, feedback.md and a grades.csv row hold.
 
     ``failure``: set when the grader itself failed (the score is then 0 and means
-    nothing); it, ``log`` and ``events`` are for the instructor only.
+    nothing); it, ``log``, ``events`` and ``confinement`` (the sandbox's level, e.g.
+    ``"full"``) are for the instructor only.
     """
 
     student: str
@@ -102,3 +103,4 @@ class GradeReport(Scored):
     failure: str | None = None
     log: str = field(default="", repr=False)
     events: tuple[str, ...] = ()  # what happened to the notebooks' processes (timeouts, deaths)
+    confinement: str = ""  # autograder.sandbox.confinement.level of the sandboxes it ran in

@@ -75,7 +75,7 @@ from autograder import errors
 from autograder.errors import CallTimeout, InstructorError, SandboxDied, SubmissionError
 from autograder.handles import HandleRef, Notebook
 from autograder.paths import GRADING_TESTS_DIR, PROJECT_ROOT
-from autograder.sandbox import codec
+from autograder.sandbox import codec, confinement
 from autograder.sandbox.cells import CellResult
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.processes import alive
@@ -140,7 +140,13 @@ class Template:
     """The warm process that forks sandboxes. A context manager; ``close()`` ends it."""
 
     def __init__(self, limits: Limits = Limits(), hidden_paths=DEFAULT_HIDDEN, user: str | int | None = None,
-                 python: str = sys.executable):
+                 python: str = sys.executable, require_isolation: str | None = None):
+        if require_isolation is not None:
+            try:
+                confinement.required_layers(require_isolation)
+            except ValueError as error:
+                raise InstructorError(str(error)) from None
+        self.require_isolation = require_isolation
         self.limits = limits
         self.hidden_paths = tuple(dict.fromkeys(str(Path(p).resolve()) for p in (*hidden_paths, *ALWAYS_HIDDEN)))
         self.root = os.geteuid() == 0
@@ -187,9 +193,21 @@ class Template:
                 raise InstructorError(f"the sandbox template did not start: {reply.get('error', reply)}")
             self._ready = True
             self.isolation = self._probe()
+            if self.require_isolation is not None and not confinement.meets(self.isolation["layers"],
+                                                                            self.require_isolation):
+                raise InstructorError(
+                    f"the sandbox's confinement here is {self.level!r}, below the required "
+                    f"{self.require_isolation!r} (--require-isolation): nothing was graded. "
+                    f"{describe_missing(self.isolation)}")
         except BaseException:
             self.close()
             raise
+
+    @property
+    def level(self) -> str | None:
+        """The confinement level every sandbox of this template gets (``"full"``, or
+        ``"no-namespaces: uid+landlock+seccomp+cgroups"``...), once it is ready."""
+        return self.isolation["level"] if self.isolation else None
 
     def alive(self) -> bool:
         """Whether the template process runs (also right in a forked grading worker)."""
@@ -350,6 +368,22 @@ class Template:
                 "(e.g. `make install PYTHON=/usr/bin/python3`), not one under /root or a private "
                 "home directory.")
         return applied
+
+
+def describe_missing(applied: dict) -> str:
+    """Why the layers missing from a sandbox's confinement are missing, in a sentence."""
+    reasons = []
+    if applied.get("namespaces_missing"):
+        reasons.append(f"namespaces: {applied['namespaces_missing']}")
+    if not applied.get("fresh_uid"):
+        reasons.append("uid: the grader does not run as root")
+    for layer in ("landlock", "seccomp"):
+        if "unavailable" in (applied.get(layer) or {}):
+            reasons.append(f"{layer}: {applied[layer]['unavailable']}")
+    missing_groups = {k: v for k, v in (applied.get("cgroups_missing") or {}).items()}
+    if missing_groups:
+        reasons.append("cgroups: " + "; ".join(f"{k} {v}" for k, v in missing_groups.items()))
+    return ("Missing: " + ". ".join(reasons) + ".") if reasons else ""
 
 
 class Spawning:

@@ -38,7 +38,7 @@ def serve(sock_fd: int, output_fd: int, config: dict, shell=None) -> int:
         needed = _needed_paths() if config.get("probe") else {}
         applied = confine(config)
         if config.get("probe"):
-            applied["unreadable"] = _unreadable_paths(needed)
+            applied["unreadable"] = _unreadable_paths(needed, config.get("hidden", ()))
         else:
             _private_environment(applied["scratch"])
     except BaseException as error:  # noqa: BLE001 - reported, then the sandbox exits
@@ -103,11 +103,13 @@ def _needed_paths() -> dict[str, str | None]:
     return needed
 
 
-def _unreadable_paths(needed: dict[str, str | None]) -> list[list]:
+def _unreadable_paths(needed: dict[str, str | None], hidden=()) -> list[list]:
     """Those ``needed`` paths this confined process cannot read, as ``[path, reason,
-    hidden]``; ``hidden``: it is gone, or a directory that lost its entries (a mount
-    covers it)."""
+    hidden]``; ``hidden``: it lies under one of the ``hidden`` paths, is gone, or is a
+    directory that lost its entries (a mount covers it)."""
     import stat
+
+    from autograder.sandbox.confinement.layers import contains
 
     problems = []
     for path, entry in needed.items():
@@ -119,7 +121,8 @@ def _unreadable_paths(needed: dict[str, str | None]) -> list[list]:
                 with open(path, "rb") as handle:
                     handle.read(1)
         except OSError as error:
-            problems.append([path, error.strerror, isinstance(error, FileNotFoundError)])
+            under_hidden = any(contains(folder, path) for folder in hidden)
+            problems.append([path, error.strerror, isinstance(error, FileNotFoundError) or under_hidden])
     return problems
 
 

@@ -10,10 +10,12 @@ calls ``kill(-1, SIGKILL)`` would take the test runner with it.
 import os
 import pwd
 import shutil
+import signal
 import socket
 import stat
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +26,9 @@ import pytest
 from autograder.errors import CallTimeout, InstructorError, NotPlainData, SandboxDied
 from autograder.handles import Handle
 from autograder.paths import PROJECT_ROOT
-from autograder.sandbox.client import Limits, Template
+from autograder.sandbox.client import Limits, SandboxSubmission, Template
+
+from confinement_settings import PID, host_pid, host_pids
 
 pytestmark = pytest.mark.slow  # starts sandboxes and runs hostile notebooks in them
 
@@ -54,7 +58,7 @@ STRAYS = """
 import os, subprocess, threading, time
 
 def spawn():
-    pids = [os.getpid(), subprocess.Popen(["sleep", "600"]).pid]
+    pids = [os.getpid(), subprocess.Popen(["sleep", "600"]).pid]  # in the sandbox's PID namespace
     read, write = os.pipe()
     middle = os.fork()
     if middle == 0:                      # a daemon: new session, parent exits at once
@@ -72,7 +76,7 @@ def spawn():
     pids.append(int(os.read(read, 64)))
     threading.Thread(target=time.sleep, args=(600,)).start()
     threading.Thread(target=spin, daemon=True).start()
-    return pids
+    return os.readlink("/proc/self/ns/pid"), pids
 
 def spin():
     while True:
@@ -82,25 +86,34 @@ def spin():
 
 def test_child_processes_setsid_grandchildren_and_threads_are_gone_after_close(submit):
     submission = submit(n01=[STRAYS])
-    pids = submission.notebook("n01").spawn()
+    namespace, inner = submission.notebook("n01").spawn()
+    pids = host_pids(namespace, inner)
     assert len(pids) == 3 and all(alive(pid) for pid in pids)
     submission.close()
     assert [pid for pid in pids if alive(pid)] == []
 
 
 def test_kill_attempts_cannot_reach_the_grader_the_template_or_another_sandbox(submit, template):
-    if not ROOT:
-        pytest.skip("as a normal user the sandbox shares the grader's uid: kill(-1) would end this run")
+    if not ROOT and "landlock" not in template.isolation["layers"]:
+        pytest.skip("as a normal user without Landlock the sandbox shares the grader's uid: kill(-1) "
+                    "would end this run")
     cells = ["import os, signal\n"
              "def attack(grader):\n"
              "    for target in (grader, os.getppid(), 1):\n"
              "        for how in (lambda: os.kill(target, signal.SIGKILL), lambda: os.killpg(os.getpgid(target), 9)):\n"
              "            try:\n                how()\n            except OSError:\n                pass\n"
-             "    os.kill(-1, signal.SIGKILL)  # everything this uid may signal: only itself\n"]
-    submission = submit(n01=cells, n02=["import os\ndef pid():\n    return os.getpid()"])
+             "    try:\n"
+             "        os.kill(-1, signal.SIGKILL)  # everything it may signal: only its own processes\n"
+             "    except OSError:\n"
+             "        pass\n"
+             "    return 'survived'  # pid 1 of its own namespace: its own kill(-1) spares it\n"]
+    submission = submit(n01=cells, n02=[PID])
     victim = submission.notebook("n02").pid()
-    with pytest.raises(SandboxDied, match="SIGKILL"):
-        submission.notebook("n01").attack(os.getpid())
+    if "namespaces" in template.isolation["layers"]:
+        assert submission.notebook("n01").attack(os.getpid()) == "survived"
+    else:
+        with pytest.raises(SandboxDied, match="SIGKILL"):
+            submission.notebook("n01").attack(os.getpid())
     assert template.process.poll() is None
     assert submission.notebook("n02").pid() == victim  # the other notebook's sandbox lived
 
@@ -117,10 +130,15 @@ def test_fork_bomb_is_capped(submit):
 
 
 def test_a_stopped_sandbox_is_a_timeout_not_a_hang(submit):
-    cells = ["import os, signal\ndef freeze():\n    os.kill(os.getpid(), signal.SIGSTOP)\n", "def ok():\n    return 1"]
+    # Stopped from out here: pid 1 of a PID namespace ignores a SIGSTOP from itself.
+    cells = [PID + "\nimport time\ndef freeze():\n    time.sleep(0.5)\n", "def ok():\n    return 1"]
     nb = submit(n01=cells).notebook("n01")
+    sandbox = host_pid(nb.pid())
+    stopper = threading.Timer(0.2, os.kill, (sandbox, signal.SIGSTOP))
+    stopper.start()
     with pytest.raises(CallTimeout):
         nb.freeze()
+    stopper.join()
     assert nb.ok() == 1
 
 
@@ -163,7 +181,8 @@ def test_hidden_tests_and_source_notebooks_cannot_be_read(submit, template):
              f"        except OSError as error:\n            found[path] = type(error).__name__\n"
              f"    return found"]
     found = submit(n01=cells).notebook("n01").peek()
-    assert found == {str(hidden_file): "FileNotFoundError", str(PROJECT_ROOT / "source"): []}
+    # Covered by an empty mount, and left out of the Landlock allowlist besides.
+    assert found == {str(hidden_file): "FileNotFoundError", str(PROJECT_ROOT / "source"): "PermissionError"}
 
 
 def test_the_sandbox_never_inherited_the_hidden_tests(submit):
@@ -179,8 +198,9 @@ def test_grader_code_cannot_be_modified_and_other_processes_are_invisible(submit
     target = PROJECT_ROOT / "autograder" / "dispatch.py"
     cells = [f"import os\ndef tamper():\n    try:\n        open({str(target)!r}, 'a').close()\n        wrote = True\n"
              f"    except OSError:\n        wrote = False\n"
-             f"    return wrote, os.path.exists('/proc/{os.getpid()}'), os.path.exists('/proc/1/cmdline')"]
-    assert submit(n01=cells).notebook("n01").tamper() == (False, False, False)
+             f"    others = [p for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid()]\n"
+             f"    return wrote, os.path.exists('/proc/{os.getpid()}/cmdline'), others"]
+    assert submit(n01=cells).notebook("n01").tamper() == (False, False, [])
 
 
 def test_notebooks_do_not_share_system_v_shared_memory(submit, template):
@@ -226,6 +246,37 @@ def _check_private_interpreter(private: Path):
     with pytest.raises(InstructorError, match="cannot read .*private"):
         with Template(LIMITS, python=str(private / "bin" / "python")):
             pass
+
+
+@as_root
+def test_an_interpreter_under_a_home_only_root_may_enter_is_revealed_to_the_sandbox():
+    """`make demo` as root with a pyenv Python: /root is mode 700, the interpreter's own
+    folders are not. The sandbox's mount namespace covers /root and binds them back."""
+    home = Path(tempfile.mkdtemp(prefix="sandbox-test-", dir=pwd.getpwuid(0).pw_dir))
+    try:
+        assert not os.stat(home.parent).st_mode & stat.S_IXOTH, "expects root's home to be private"
+        home.chmod(0o755)
+        python = home / "python"
+        (python / "bin").mkdir(parents=True)
+        venv = Path(sys.prefix)
+        (python / "bin" / "python").symlink_to(venv / "bin" / "python")
+        (python / "lib").symlink_to(venv / "lib")
+        (python / "pyvenv.cfg").write_text((venv / "pyvenv.cfg").read_text())
+        secret = home.parent / f"{home.name}-secret"  # beside the interpreter, under /root
+        secret.write_text("root's own")
+        cells = ["import numpy as np, os\n"
+                 "def look(paths):\n    return float(np.sum([1.0, 2.0])), [os.path.exists(p) for p in paths]"]
+        with Template(LIMITS, python=str(python / "bin" / "python")) as template:
+            assert template.isolation["revealed"] == [str(home.parent)]
+            submission = SandboxSubmission(template, {"n01": cells})
+            try:
+                found = submission.notebook("n01").look([str(python / "pyvenv.cfg"), str(secret)])
+                assert found == (3.0, [True, False])
+            finally:
+                submission.close()
+    finally:
+        shutil.rmtree(home)
+        (home.parent / f"{home.name}-secret").unlink(missing_ok=True)
 
 
 @as_root
