@@ -31,11 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     for verb, (module_name, help_text) in COMMANDS.items():
         command = sub.add_parser(verb, help=help_text, description=help_text)
         command.set_defaults(_module=module_name)
-        _load(module_name).add_arguments(command)
+        load_command(module_name).add_arguments(command)
     return parser
 
 
-def _load(spec: str):
+def load_command(spec: str):
     """``"package.module"`` or ``"package.module:Object"``: what has add_arguments and run."""
     module_name, _, attribute = spec.partition(":")
     module = importlib.import_module(module_name)
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(_load(args._module).run(args) or 0)
+        return int(load_command(args._module).run(args) or 0)
     except InstructorError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

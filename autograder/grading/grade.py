@@ -61,7 +61,7 @@ def grade_here(submission: Submission, *, seed: int, limits, template) -> GradeR
             suite = run_hidden_tests(provider, seed)
         finally:
             # Every sandbox is sent SIGKILL before anything is reported (the batch
-            # reaps them; unmapping one takes ~10 ms nobody needs to wait for).
+            # reaps them; nobody needs to wait for one to unmap its memory).
             provider.close(wait=False)
     except Exception:  # noqa: BLE001 - the edge: any grader failure becomes a valid report
         return GradeReport(submission.student, seed, execution_time=time.perf_counter() - started,
@@ -253,7 +253,7 @@ def _grade_all(submissions: list[Submission], *, batch: bool, seed: int, limits,
 
     if not batch:
         (submission,) = submissions
-        warm_up(seed)  # while the template imports its own (two cores: ~3 s saved)
+        warm_up(seed)  # while the template imports its own: on two cores, side by side
         with open_slot() as template:
             report = grade_submission(submission.folder, seed=seed, limits=limits, template=template,
                                       student=submission.student)

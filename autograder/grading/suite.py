@@ -29,7 +29,7 @@ PYTEST_CONFIG = Path(__file__).with_name("pytest-grading.ini")
 #: ``unraisableexception`` and ``threadexception`` end it with a full ``gc.collect()``,
 #: ``logging`` installs capture handlers around every test phase, ``capture`` redirects
 #: the file descriptors around each test (nothing is printed: the log is captured
-#: whole below); together about 0.3 s of each submission.
+#: whole below): a cost every submission paid for nothing.
 UNUSED_PLUGINS = ("unraisableexception", "threadexception", "logging", "warnings", "faulthandler",
                   "junitxml", "doctest", "pastebin", "stepwise", "setuponly", "setupplan", "subtests")
 INTERNAL_ERROR = ("Internal grading error: the grader could not check this. "
@@ -92,8 +92,8 @@ def pytest_args(seed: int, tests_dir: Path = GRADING_TESTS_DIR, select: Sequence
         "--strict-markers", "-o", "console_output_style=classic", "--capture=no",
         # pytest's failure reports are never shown to anyone here: the student's message
         # is the exception's own, and an internal error's full traceback comes from
-        # ``describe_failure``. Long ones cost ~0.25 s per failed test (7 s of a stub
-        # submission's 8 s), native ones still 2-3 ms: 150 ms of a stub's 470.
+        # ``describe_failure``. Building them was most of a failing submission's time,
+        # even in pytest's shortest style.
         "--tb=no",
     ]
     for plugin in UNUSED_PLUGINS:
@@ -143,8 +143,8 @@ def is_prepared(seed: int) -> bool:
 class PreparedSuite:
     """A pytest session, configured and collected, whose tests have not run yet.
 
-    Starting pytest and collecting the hidden tests took ~0.1 s of every submission;
-    the warm grader does it once per batch (every submission of a batch has the same
+    Starting pytest and collecting the hidden tests used to be paid by every
+    submission; the warm grader does it once per batch (every submission of a batch has the same
     seed) and each forked child runs the collected tests against its own submission.
     The session is pytest's own (``pytest.main`` does the same steps); only running
     it is split from making it. A session runs once: ``run`` uses it up.

@@ -60,8 +60,8 @@ def tidy_template(template) -> bool:
 class SharedTemplate:
     """One sandbox template process for every job of a batch, a channel per job.
 
-    Each template imports torch, IPython and matplotlib (~2.5 s of a core); on two
-    cores a second one cost the batch ~1.5 s of start-up. ``open()`` gives a job's
+    Each template imports torch, IPython and matplotlib, seconds of a core; on two
+    cores a second one only delayed the batch's start. ``open()`` gives a job's
     slot a context manager that yields a channel (waiting for the template on entry,
     so every slot can ask at once); a template found dead is replaced for every
     slot that opens after that.

@@ -1,4 +1,4 @@
-"""Warm workers: one forked child per submission, a few sandbox templates kept open.
+"""Warm workers: one forked child per submission, ``jobs`` of them at a time.
 
 The grader's own process pays once for torch, pytest and the hidden test modules
 (``warm_up``), then forks a child for every submission (a few milliseconds). A child
@@ -7,10 +7,11 @@ grading does to the interpreter dies with its child. A child reports back a sing
 byte string over a pipe; a child that dies, hangs past its deadline or sends garbage
 becomes a ``ChildFailed`` in the parent, which still has every other result.
 
-``run_batch`` keeps ``jobs`` children running at once, each with its own slot: a
-sandbox ``Template`` (or whatever ``open_template`` yields) that only one child uses
-at a time. A slot whose child ended badly gets a fresh template before its next use,
-so a submission that broke its template cannot cost the next student anything.
+``run_batch`` keeps ``jobs`` children running at once, each with its own slot:
+whatever ``open_template`` yields (in a batch, a channel of the one shared sandbox
+template: ``autograder.grading.templates``), used by one child at a time. A slot whose
+child ended badly gets a fresh one before its next use, so a submission that broke
+its channel cannot cost the next student anything.
 """
 
 from __future__ import annotations
@@ -75,10 +76,9 @@ def warm_up(seed: int | None = None) -> None:
     elif not _warm:
         suite.PreparedSuite(0).close()  # imports the hidden tests and what they use
     # Everything imported so far lives as long as the grader: move it out of the
-    # collector's sight. A full collection over torch's, pytest's and the tests'
-    # ~300,000 objects took 0.6 s, and pytest runs one at the end of every
-    # submission's session; a forked child would also copy every page the collector
-    # touches.
+    # collector's sight. A full collection walks every object torch, pytest and the
+    # tests made, and pytest runs one at the end of every submission's session; a
+    # forked child would also copy every page the collector touches.
     gc.freeze()
     _warm = True
 
@@ -183,7 +183,7 @@ class Child:
         left in the child's process group and removes its working folder.
 
         A child that sent a whole answer has closed its pipe and is exiting (unmapping
-        a copy of the grader takes ~15 ms): it is reaped later (``reap_exited``). Any
+        a copy of the grader takes a while): it is reaped later (``reap_exited``). Any
         other child is waited for, and how it ended is the failure's reason."""
         os.close(self.fd)
         answered = self._problem is None and bool(self._chunks)

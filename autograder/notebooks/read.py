@@ -24,9 +24,9 @@ def import_nbformat():
 
     nbformat imports jsonschema, which imports ``rfc3987_syntax`` when it is installed
     (nbgrader's Jupyter dependencies bring it) just to check the "iri" string format,
-    which the notebook schema never uses; it builds some thirty Earley parsers at import:
-    1.4 s of CPU (3 s of wall time on a busy machine) before every grader could start.
-    Without it, jsonschema simply does not check that format.
+    which the notebook schema never uses; it builds some thirty Earley parsers at import,
+    seconds before every grader could start. Without it, jsonschema simply does not
+    check that format.
     """
     import sys
 
@@ -66,7 +66,7 @@ def read_notebook(path: Path, stem: str):
 
 def _plain_v4(text: str):
     """A well-formed version 4 notebook as a ``NotebookNode``, without nbformat's schema
-    validation (5-10 ms a notebook, four per submission); ``None`` for anything else,
+    validation (a cost paid four times per submission); ``None`` for anything else,
     which goes through nbformat (its upgrades and its error messages)."""
     import json
 

@@ -37,7 +37,7 @@ def new_shell(namespace: dict | None = None):
     from traitlets.config import Config
 
     config = Config()
-    config.HistoryManager.enabled = False  # no sqlite file, no thread: ~40 ms per shell
+    config.HistoryManager.enabled = False  # no sqlite file, no thread: the costly part of a new shell
     shell = InteractiveShell(config=config, user_ns=namespace if namespace is not None else {})
     # `%matplotlib inline` (common in notebooks) asks the shell for a GUI event loop;
     # with nothing to show, figures simply stay in memory.
@@ -98,8 +98,8 @@ class _Outcome:
 def _run_cell(shell, compiler: codeop.Compile, index: int, code: str):
     """Run one cell in ``shell``'s namespace.
 
-    A cell that is valid Python runs as Python (IPython's own pipeline, which parses
-    every cell for magics, cost ~1.5 ms a cell: 100 ms of each submission), with
+    A cell that is valid Python runs as Python (IPython's own pipeline parses every
+    cell for magics, a cost every cell of every submission paid), with
     IPython's builtins (``display``, ``get_ipython``) in place. A cell only IPython
     understands (magics, ``!`` lines, ``?`` help, top-level ``await``, pasted prompts)
     is not valid Python, and runs through IPython as before.

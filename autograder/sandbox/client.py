@@ -15,9 +15,11 @@ Public API (for the grading orchestration)::
 
 ``Template(limits=Limits(), hidden_paths=..., user=None)`` starts the warm template
 process (``autograder.sandbox.template``): it imports NumPy, PyTorch, IPython and matplotlib
-once and forks a sandbox per notebook in a few milliseconds. Use one template per
-grading worker: ``close()`` of a submission kills orphans of that template, so two
-workers must not share one. ``user``: as root, the account the sandboxes run as
+once and forks a sandbox per notebook in a few milliseconds. One template serves every
+grading job of a batch, each through a ``channel()`` of its own: a channel's sandboxes,
+their statuses and its kill requests stay apart from the other channels' (a process
+orphaned onto the template is nobody's, and the next sweep of any channel kills it).
+``user``: as root, the account the sandboxes run as
 (``None``: a fresh uid per sandbox, the safest; ``"nobody"`` works too). As root, it
 checks at start that this uid can read the interpreter and its packages and raises
 ``InstructorError`` if not. The template dies with the thread that started it
@@ -104,10 +106,10 @@ KEPT_PATHS = tuple(dict.fromkeys(
     if p and Path(p).is_dir()))
 #: How the template allocates: from transparent huge pages where the kernel offers them
 #: (glibc's ``hugetlb`` tunable madvises its heap; ``PYTHONMALLOC=malloc`` sends Python's
-#: own objects there too). The template holds ~180 MB of torch, IPython and matplotlib;
-#: in 4 KB pages every fork copied ~45,000 page-table entries and every exit freed them:
-#: 10 ms + 13 ms per sandbox on this project's machines, 2 ms + 3 ms in huge pages.
-#: Ignored where the kernel or the C library has no such thing.
+#: own objects there too). The template holds torch, IPython and matplotlib; in 4 KB
+#: pages every fork copies, and every exit frees, a page-table entry for each page of
+#: them, in huge pages a few hundred times fewer (``benchmarks/bench_grading.py``
+#: measures what a sandbox costs). Ignored where the kernel or the C library has no such thing.
 FORK_FRIENDLY_MEMORY = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1", "PYTHONMALLOC": "malloc"}
 #: Extra time a cell gets before it is stopped from outside (the in-sandbox alarm fires first).
 CELL_GRACE = 2.0
@@ -481,7 +483,7 @@ class SandboxSubmission:
 
         ``wait``: return once they are gone; otherwise once each has been sent SIGKILL
         (a killed process cannot fork or run code, but unmapping a sandbox forked from
-        the template takes ~10 ms, which grading need not wait for)."""
+        the template takes a while, which grading need not wait for)."""
         for sandbox in self._sandboxes:
             try:
                 sandbox.pid  # a fork asked for and not yet waited for: it must be killed too
@@ -520,7 +522,7 @@ class _OutputReader(threading.Thread):
 
     It ends when every process holding the pipe has exited, or on ``stop()``: then it
     takes what is already in the pipe and ends without waiting for killed processes
-    to finish exiting (a sandbox forked from the template takes ~10 ms to unmap).
+    to finish exiting (unmapping a sandbox forked from the template takes a while).
     """
 
     def __init__(self, stem: str, fd: int, limit: int):
@@ -796,7 +798,7 @@ class _SandboxTransport:
             return "it closed its connection to the grader"
         if "signal" in status:
             number = status["signal"]
-            name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
+            name = signal.Signals(number).name if number in set(signal.Signals) else str(number)
             hint = {"SIGSEGV": " (a crash: segmentation fault)", "SIGKILL": " (killed; too much memory?)",
                     "SIGABRT": " (aborted; out of memory?)", "SIGXCPU": "", "SIGBUS": " (a crash)"}.get(name, "")
             return f"it was stopped by signal {name}{hint}"

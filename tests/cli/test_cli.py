@@ -13,7 +13,7 @@ from autograder.paths import PROJECT_ROOT
 
 @pytest.mark.parametrize("verb", sorted(cli.COMMANDS))
 def test_every_command_has_a_module_with_help(verb, capsys):
-    module = cli._load(cli.COMMANDS[verb][0])
+    module = cli.load_command(cli.COMMANDS[verb][0])
     assert callable(module.add_arguments) and callable(module.run)
     with pytest.raises(SystemExit) as exit_info:
         cli.main([verb, "--help"])

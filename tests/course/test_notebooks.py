@@ -41,8 +41,15 @@ def execute(path: Path, workdir: Path) -> tuple[nbformat.NotebookNode, float]:
         resources={"metadata": {"path": str(workdir)}},  # the kernel's cwd: nothing lands in the repo
     )
     start = time.perf_counter()
-    client.execute()
-    return notebook, time.perf_counter() - start
+    try:
+        client.execute()
+        seconds = time.perf_counter() - start
+    finally:
+        # nbclient leaves a kernel it did not start running: stop it, or it outlives
+        # the test (and the grading tests that check nothing is left running see it)
+        if kernel.has_kernel:
+            kernel.shutdown_kernel(now=True)
+    return notebook, seconds
 
 
 def errors(notebook) -> list[tuple[str, str, str]]:

@@ -38,7 +38,7 @@ def test_a_child_sends_back_what_its_work_returns_from_an_empty_folder_of_its_ow
     (lambda: os.kill(os.getpid(), signal.SIGKILL), "killed by SIGKILL"),
     (lambda: b"", "sent no result"),
     (lambda: time.sleep(30), "did not finish within 0.5 s"),
-])
+], ids=["raises", "killed", "answers-nothing", "too-slow"])
 def test_a_child_that_ends_without_an_answer_becomes_childfailed_with_its_reason(work, reason):
     failure = answer_of(work, timeout=0.5)
     assert isinstance(failure, ChildFailed) and reason in failure.reason
