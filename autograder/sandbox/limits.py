@@ -4,8 +4,6 @@
 sandbox, before any student code, and applies every layer the machine allows, in
 this order (``autograder.sandbox.confinement`` has each layer and names the level):
 
-* cgroups: the sandbox joins groups of its own, made by the template, capping memory
-  (children and kernel memory included), processes and its CPU share;
 * namespaces, as root or inside a user namespace, where the kernel allows them: a
   new network namespace (no interface is up, so even 127.0.0.1 is unreachable), a new
   IPC namespace, a new PID namespace (the sandbox is its pid 1: ``kill(-1)`` and pid
@@ -18,6 +16,8 @@ this order (``autograder.sandbox.confinement`` has each layer and names the leve
   traverse (a pyenv Python under ``/root``). Under Docker's defaults (no
   ``CAP_SYS_ADMIN``) or where user namespaces are off, there are none, and the
   layers below stand in for them;
+* cgroups: the sandbox joins groups of its own, made by the template, capping memory
+  (children and kernel memory included), processes and its CPU share;
 * a scratch folder: the private ``/tmp``, or ``/tmp/backprop-sandbox-PID`` (mode 700,
   the sandbox's uid, removed by the template) where ``/tmp`` is shared;
 * rlimits: ``RLIMIT_AS`` (its starting size plus ``memory_bytes``), ``RLIMIT_NPROC``,
@@ -123,10 +123,12 @@ def confine(config: dict) -> dict:
     uid, gid = config.get("uid"), config.get("gid")
     if root and uid is None:
         uid = gid = SANDBOX_UID_BASE + key
-    applied.update(layers.enter_cgroups(config, key))  # first: all that follows is counted
     namespaces = _make_namespaces(applied, root)
     if "pid" in namespaces:
         pidns.enter()  # from here on, pid 1 of the namespace; the template's pid relays
+    # Before anything is allocated, so all that follows is counted; after the relay's
+    # fork, so the OOM killer never picks the relay (whose death would end the sandbox).
+    applied.update(layers.enter_cgroups(config, key))
     if "mount" in namespaces:
         _make_private_mounts(config, applied, strict=root)
         if root:

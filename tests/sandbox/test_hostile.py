@@ -476,3 +476,113 @@ def test_nothing_from_this_module_is_left_running(template):
             if int(fields[1]) == template.process.pid and fields[0] not in ("Z", "X"):
                 orphans.append(int(entry))
     assert orphans == []
+
+
+# -- one sandbox's share of the machine (cgroups, as root) ---------------------------------
+
+needs_cgroups = pytest.mark.skipif(not ROOT, reason="a cgroup per sandbox needs root")
+CAP = 384 * 1024**2
+
+HOARDERS = """
+import os, socket, time
+
+def hoard(children, megabytes, how):
+    # Children each take ``megabytes`` and hold it: touched pages, or bytes queued in
+    # unix socket buffers (kernel memory). Returns the most each child said it held at
+    # one time, in MiB, and how each ended (a signal, or minus its exit status).
+    read, write = os.pipe()
+    pids = []
+    for number in range(children):
+        pid = os.fork()
+        if pid == 0:
+            held, keep = 0, []
+            while held < megabytes << 20:
+                if how == "pages":
+                    block = bytearray(8 << 20)
+                    block[::4096] = b"x" * len(block[::4096])
+                    keep.append(block)
+                    held += len(block)
+                else:
+                    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+                    a.setblocking(False)
+                    keep.append((a, b))
+                    try:
+                        while True:
+                            held += a.send(b"x" * 60000)
+                    except BlockingIOError:
+                        pass
+                os.write(write, f"{number}:{held >> 20} ".encode())
+            time.sleep(2)
+            os._exit(0)
+        pids.append(pid)
+    os.close(write)
+    ends = []
+    for pid in pids:
+        status = os.waitpid(pid, 0)[1]
+        ends.append(os.WTERMSIG(status) if os.WIFSIGNALED(status) else -os.WEXITSTATUS(status))
+    most = [0] * children
+    with os.fdopen(read) as handle:
+        for entry in handle.read().split():
+            number, megabytes = map(int, entry.split(":"))
+            most[number] = max(most[number], megabytes)
+    return most, ends
+"""
+
+
+@needs_cgroups
+@pytest.mark.parametrize("how", ["pages", "sockets"])
+def test_a_notebook_cannot_take_more_memory_than_its_cap_through_children(submit, how):
+    """Each child alone fits under RLIMIT_AS; three at once do not fit under the cap, nor
+    does what they queue in socket buffers, which no rlimit counts at all."""
+    limits = replace(LIMITS, memory_bytes=CAP, call_timeout=30.0)
+    try:
+        most, ends = submit(limits=limits, n01=[HOARDERS]).notebook("n01").hoard(3, 300, how)
+    except SandboxDied as died:
+        # Socket buffers are kernel memory, in no process's size: the OOM killer may as
+        # well stop the notebook itself, and everything with it.
+        assert how == "sockets" and "SIGKILL" in str(died), died
+        return
+    assert 9 in ends, (most, ends)  # the kernel stopped one at least (SIGKILL)...
+    # ...and those it spared held all they took at once, at the end: less than the cap.
+    held_together = sum(megabytes for megabytes, end in zip(most, ends) if end == 0)
+    assert held_together * 1024**2 <= CAP, (most, ends)
+    assert max(most) >= 100  # each child could take a good share alone
+
+
+@needs_cgroups
+def test_cgroups_are_part_of_the_full_confinement(template):
+    assert set(template.isolation["cgroups"]) == {"memory", "pids", "cpu"}
+    assert template.isolation["level"] == "full"
+
+
+@needs_cgroups
+def test_a_notebook_cannot_create_namespaces(submit):
+    cells = ["import ctypes, os, subprocess\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+             "def nest():\n"
+             "    made = {}\n"
+             "    for name, flag in (('user', 0x10000000), ('mount', 0x20000), ('net', 0x40000000), ('pid', 0x20000000)):\n"
+             "        made[name] = libc.unshare(flag) == 0\n"
+             "    made['unshare command'] = subprocess.run(['unshare', '-Urmn', 'true'], capture_output=True).returncode == 0\n"
+             "    return made"]
+    made = submit(n01=cells).notebook("n01").nest()
+    assert made == {"user": False, "mount": False, "net": False, "pid": False, "unshare command": False}
+
+
+BUSY = "import os\ndef spin(count):\n    for _ in range(count):\n        if os.fork() == 0:\n            while True:\n                pass\n    return count"
+HONEST_WORK = ("import time\ndef work():\n    start, total = time.perf_counter(), 0\n"
+               "    for number in range(2_000_000):\n        total += number\n    return time.perf_counter() - start")
+
+
+@needs_cgroups
+def test_sixty_busy_processes_leave_an_honest_neighbour_its_share_of_the_cpu(submit):
+    import statistics
+
+    limits = replace(LIMITS, max_processes=80, call_timeout=30.0)
+    alone = submit(limits=limits, n02=[HONEST_WORK]).notebook("n02")
+    undisturbed = statistics.median(alone.work() for _ in range(3))
+    crowded = submit(limits=limits, n01=[BUSY], n02=[HONEST_WORK])
+    assert crowded.notebook("n01").spin(60) == 60
+    time.sleep(0.5)  # all sixty running
+    disturbed = statistics.median(crowded.notebook("n02").work() for _ in range(3))
+    crowded.close()
+    assert disturbed <= 2 * undisturbed, (disturbed, undisturbed)

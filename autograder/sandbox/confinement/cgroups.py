@@ -11,8 +11,12 @@ cgroup counts the sandbox and everything it starts, whatever it does:
   (slab, page tables, unix socket buffers) with the rest. Past the cap the kernel's
   OOM killer stops a process of that sandbox, and of no other;
 * processes: ``pids.max`` (threads included);
-* CPU: each sandbox its own group of equal weight (``cpu.weight`` / ``cpu.shares``),
-  so 60 busy processes weigh what one does against an honest neighbour.
+* CPU: each sandbox its own group of the default weight (``cpu.weight`` /
+  ``cpu.shares``), so its 60 busy processes weigh what one busy process does, against
+  an honest neighbour and against the rest of the machine alike. (v1: beside the
+  grader's own group, so that other load on the machine does not squeeze the
+  sandboxes into one share; v2, where only a group without processes may hand
+  controllers down: in the parent, which weighs one busy process per core.)
 
 The trusted side does all of it: ``Cgroups`` (made in the template, as the user the
 grader runs as) makes a parent group beside its own; each forked sandbox calls
@@ -37,17 +41,24 @@ class Cgroups:
 
     def __init__(self, name: str | None = None):
         self.name = name or f"backprop-{os.getpid()}"
-        self.parents: dict[str, tuple[str, int]] = {}  # controller -> (parent dir, version)
+        # controller -> (folder the sandboxes' groups go in, version, their names' prefix)
+        self.parents: dict[str, tuple[str, int, str]] = {}
         self.unavailable: dict[str, str] = {}
         for controller, (base, version) in _own_groups().items():
+            if controller == "cpu" and version == 1:
+                if os.access(base, os.W_OK):
+                    self.parents[controller] = (base, version, f"{self.name}-sandbox-")
+                else:
+                    self.unavailable[controller] = f"cannot make a group under {base} (Permission denied)"
+                continue
             parent = os.path.join(base, self.name)
             try:
                 os.makedirs(parent, exist_ok=True)
                 if version == 2:
                     _enable(base, parent)
-                elif controller == "cpu":  # the sandboxes together weigh one busy process per core
-                    _write(parent, "cpu.shares", _V1_SHARES * (os.cpu_count() or 1))
-                self.parents[controller] = (parent, version)
+                    if controller == "cpu":
+                        _write(parent, "cpu.weight", _V2_WEIGHT * (os.cpu_count() or 1))
+                self.parents[controller] = (parent, version, "sandbox-")
             except OSError as error:
                 self.unavailable[controller] = f"cannot make a group under {base} ({error.strerror})"
                 try:
@@ -63,8 +74,8 @@ class Cgroups:
         return [controller for controller in CONTROLLERS if controller in self.parents]
 
     def _dirs(self, key) -> list[tuple[str, str, int]]:
-        return [(controller, os.path.join(parent, f"sandbox-{key}"), version)
-                for controller, (parent, version) in self.parents.items()]
+        return [(controller, os.path.join(parent, f"{prefix}{key}"), version)
+                for controller, (parent, version, prefix) in self.parents.items()]
 
     def enter(self, key, memory_bytes: int, max_processes: int) -> dict:
         """Make the groups of sandbox ``key``, set its limits and move the calling
@@ -109,18 +120,19 @@ class Cgroups:
         return clean
 
     def close(self) -> None:
-        """Remove the parent groups (each sandbox's must be gone)."""
-        for parent, _ in self.parents.values():
+        """Remove the groups left and the parent groups (their processes must be gone)."""
+        for parent, _, prefix in self.parents.values():
             for entry in os.listdir(parent) if os.path.isdir(parent) else ():
-                if entry.startswith("sandbox-"):
+                if entry.startswith(prefix):
                     try:
                         os.rmdir(os.path.join(parent, entry))
                     except OSError:
                         pass
-            try:
-                os.rmdir(parent)
-            except OSError:
-                pass
+            if prefix == "sandbox-":
+                try:
+                    os.rmdir(parent)
+                except OSError:
+                    pass
         self.parents.clear()
 
 
