@@ -73,9 +73,10 @@ def grade_here(submission: Submission, *, seed: int, limits, template) -> GradeR
 
 
 def submission_timeout(limits) -> float:
-    """How long one submission may take in all before its child is stopped: enough for
-    every cell and call to use its whole limit a few times over."""
-    return max(120.0, 20 * limits.cell_timeout + 40 * limits.call_timeout)
+    """How long one submission may take in all before its child is stopped: past its
+    running time (``limits.submission_seconds``, after which every call fails at once
+    and the grade is made of what ran), with room for a last call and the tests' own work."""
+    return max(120.0, limits.submission_seconds + 2 * limits.call_timeout + 60)
 
 
 def start_grading(submission: Submission, *, seed: int, limits, template):

@@ -443,6 +443,8 @@ class SandboxSubmission:
         self._sandboxes: list[_Sandbox] = []
         self._numbers = itertools.count(1)
         self._readers: list[_OutputReader] = []
+        #: When the submission's time (``limits.submission_seconds``) runs out.
+        self.deadline = time.monotonic() + self.limits.submission_seconds
 
     @property
     def spawned(self) -> tuple[int, ...]:
@@ -605,6 +607,7 @@ class _SandboxTransport:
         self.sandbox: _Sandbox | None = None
         self.launched: _Sandbox | None = None  # forked and given the notebook, not yet waited for
         self.starts = 0
+        self.spent = 0.0  # seconds its cells have run, over every start (``limits.notebook_seconds``)
         self.skip: dict[str, str] = {}  # cell index -> why it is left out of re-runs
         self.gave_up: str | None = None
         self.types: dict[int, str] = {}  # grader-side handle id -> type name, for labels
@@ -652,11 +655,14 @@ class _SandboxTransport:
             frame = codec.encode(request, handle_id=lambda ref: self._local_id(ref.id, label, sandbox))
         except codec.CodecError as error:  # the hidden test passed something that cannot cross
             raise TypeError(f"cannot send the arguments of `{label}` to the sandbox: {error}") from None
-        deadline = time.monotonic() + self.limits.call_timeout
+        deadline = min(time.monotonic() + self.limits.call_timeout, self.submission.deadline)
         try:
             codec.send_frame(sandbox.sock, frame)
             reply = codec.receive(sandbox.sock, deadline, handle=self._handle_factory(sandbox))
         except (codec.Timeout, TimeoutError):
+            if deadline >= self.submission.deadline:
+                self._discard("call_timeout", f"`{label}` ran past the submission's time")
+                self._out_of_time(label)
             self._discard("call_timeout", f"`{label}` ran longer than {self.limits.call_timeout:g} s")
             raise CallTimeout(label, self.limits.call_timeout) from None
         except codec.Closed:
@@ -680,7 +686,17 @@ class _SandboxTransport:
         self._discard("died", f"during `{label}`: unexpected reply")
         raise SandboxDied(label, "it sent a reply the grader did not expect")
 
+    def _out_of_time(self, label: str):
+        """Past the submission's time: this and every later call fails at once."""
+        reason = f"the submission used up its {self.limits.submission_seconds:g} s of running time"
+        if not self.gave_up:
+            self._give_up(reason)
+        raise SandboxDied(label, reason)
+
     def _ensure(self, label: str) -> _Sandbox:
+        if time.monotonic() >= self.submission.deadline:
+            self._discard("call_timeout", f"`{label}` was not run: no time left")
+            self._out_of_time(label)
         while self.sandbox is None:
             if self.gave_up:
                 raise SandboxDied(label, self.gave_up)
@@ -722,6 +738,8 @@ class _SandboxTransport:
             self.submission._event(self.stem, "started", f"pid {sandbox.pid}, confinement {ready['ready']}")
         current = None
         deadline = time.monotonic() + START_TIMEOUT
+        budget = None  # when this run's share of ``notebook_seconds`` (or the submission's time) ends
+        first_cell = time.monotonic()
         while True:
             try:
                 message = codec.receive(sandbox.sock, deadline)
@@ -730,7 +748,13 @@ class _SandboxTransport:
                 if current is None:
                     self._give_up("it did not start running the notebook")
                     return
+                if budget is not None and deadline >= budget:
+                    self.spent += time.monotonic() - first_cell
+                    self._give_up(f"cell {current + 1}: its cells ran longer than {self._budget_words()} in all "
+                                  "and were stopped")
+                    return
                 why = f"cell {current + 1}: ran longer than {self.limits.cell_timeout:g} s and was stopped"
+                self.spent += time.monotonic() - first_cell
                 self._skip(current, "cell_timeout", why)
                 return
             except (codec.Closed, codec.CodecError) as error:
@@ -748,10 +772,16 @@ class _SandboxTransport:
                     self._skip(current or 0, "cell_died", f"cell {(current or 0) + 1}: "
                                "the process sent the grader messages it did not expect")
                     return
+                if current is None:
+                    first_cell = time.monotonic()
+                    budget = min(first_cell + max(self.limits.notebook_seconds - self.spent, 0.0) + CELL_GRACE,
+                                 self.submission.deadline)
                 current = message["cell"]
-                deadline = time.monotonic() + self.limits.cell_timeout + CELL_GRACE
+                deadline = min(time.monotonic() + self.limits.cell_timeout + CELL_GRACE, budget)
                 continue
             break
+        if current is not None:
+            self.spent += time.monotonic() - first_cell
         results = _cell_results(message, len(self.cells))
         if results is None:
             self._kill(sandbox)
@@ -763,6 +793,11 @@ class _SandboxTransport:
                 self.submission._event(self.stem, "cell_error", result.error)
         sandbox.sock.settimeout(self.limits.call_timeout)  # a sandbox that stops reading
         self.sandbox = sandbox
+
+    def _budget_words(self) -> str:
+        if self.submission.deadline <= time.monotonic() + 0.01:
+            return f"the submission's {self.limits.submission_seconds:g} s"
+        return f"{self.limits.notebook_seconds:g} s"
 
     def _give_up(self, reason: str) -> None:
         self.gave_up = reason

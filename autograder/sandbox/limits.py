@@ -71,7 +71,11 @@ class Limits:
     ``tmp_bytes``: each private tmpfs (``/tmp``...). ``max_restarts``: fresh sandboxes
     one notebook may need before its calls give up. ``cpu_seconds``: CPU time of each
     sandbox process (``RLIMIT_CPU``), so a thread spinning after its call returned
-    cannot slow grading for long.
+    cannot slow grading for long. ``notebook_seconds``: all of one notebook's cells,
+    restarts included (past it the notebook is given up: its calls fail).
+    ``submission_seconds``: everything a submission runs, cells and calls, from its
+    first sandbox on (past it every call fails at once); so a string of slow cells
+    cannot hold a batch for minutes.
     """
 
     cell_timeout: float = 30.0
@@ -82,6 +86,8 @@ class Limits:
     tmp_bytes: int = 64 * 1024**2
     max_restarts: int = 8
     cpu_seconds: float = 600.0
+    notebook_seconds: float = 60.0
+    submission_seconds: float = 120.0
 
 
 _libc = ctypes.CDLL(None, use_errno=True)

@@ -586,3 +586,32 @@ def test_sixty_busy_processes_leave_an_honest_neighbour_its_share_of_the_cpu(sub
     disturbed = statistics.median(crowded.notebook("n02").work() for _ in range(3))
     crowded.close()
     assert disturbed <= 2 * undisturbed, (disturbed, undisturbed)
+
+
+# -- time budgets --------------------------------------------------------------------------
+
+def test_a_string_of_slow_cells_is_stopped_by_the_notebooks_budget(submit):
+    slow = ["import time\ntime.sleep(1.2)"] * 5 + ["def ok():\n    return 1"]
+    limits = replace(LIMITS, notebook_seconds=3.0)
+    started = time.monotonic()
+    notebook = submit(limits=limits, n01=slow).notebook("n01")
+    with pytest.raises(SandboxDied, match="longer than 3 s in all"):
+        notebook.ok()
+    with pytest.raises(SandboxDied):  # given up: no restart runs the cells again
+        notebook.ok()
+    assert time.monotonic() - started < 3.0 + 2 * 2.0 + 3.0  # the budget, the grace, a sandbox's start
+
+
+def test_a_submission_out_of_time_fails_its_remaining_calls_at_once(submit):
+    cells = ["import time\ndef slow():\n    time.sleep(1.5)\n    return 1\ndef fast():\n    return 2"]
+    limits = replace(LIMITS, submission_seconds=4.0)
+    submission = submit(limits=limits, n01=cells, n02=cells)
+    assert submission.notebook("n01").slow() == 1
+    assert submission.notebook("n02").slow() == 1
+    with pytest.raises(SandboxDied, match="used up its 4 s"):
+        while True:
+            submission.notebook("n01").slow()
+    started = time.monotonic()
+    with pytest.raises(SandboxDied, match="used up its 4 s"):
+        submission.notebook("n02").fast()
+    assert time.monotonic() - started < 0.5
