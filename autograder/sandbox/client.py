@@ -40,7 +40,9 @@ What is enforced, from this side of the boundary, where a student cannot switch 
 
 * every call has ``limits.call_timeout`` seconds (``CallTimeout``), every cell
   ``limits.cell_timeout`` plus a short grace (the sandbox also arms ``SIGALRM`` for a
-  clean in-notebook error first); a late sandbox is killed;
+  clean in-notebook error first); a late sandbox is killed; a notebook's cells have
+  ``limits.notebook_seconds`` in all, restarts included (then it is given up), and a
+  submission ``limits.submission_seconds`` for everything (then every call fails at once);
 * a sandbox that dies or times out is replaced by a fresh one on the next call, which
   re-runs the notebook; a cell that killed or hung the process is skipped in that
   re-run (and reported as a cell error), at most ``limits.max_restarts`` times;
@@ -49,9 +51,12 @@ What is enforced, from this side of the boundary, where a student cannot switch 
 * handles are tied to the sandbox that made them: one from a replaced sandbox raises
   ``SandboxDied`` (one from another notebook ``TypeError``) instead of reaching a
   different object;
-* memory, processes, CPU time, network, IPC, visible files and the uid are confined
-  inside the sandbox before any student code runs (see ``autograder.sandbox.limits``); its
-  stdout and stderr go to a pipe this process drains, keeping ``output_bytes``;
+* memory, processes, CPU time, network, IPC, signals, visible files and the uid are
+  confined inside the sandbox before any student code runs, with every layer the machine
+  allows (see ``autograder.sandbox.limits``); the probe sandbox of ``wait_ready``
+  reports which (``Template.isolation``, ``Template.level``), and
+  ``require_isolation`` refuses below a level; its stdout and stderr go to a pipe this
+  process drains, keeping ``output_bytes``;
 * every sandbox starts from the same random state (Python, NumPy, PyTorch) and hash
   seed, so grading the same submission twice gives the same values.
 """

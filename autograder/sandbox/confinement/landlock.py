@@ -17,10 +17,11 @@ system (mounts, the uid change) and before any student code:
   the grader's own uid. Landlock also denies ``ptrace`` (and so ``/proc/PID/mem`` and
   ``environ``) of processes outside the domain.
 
-The syscalls come from ``landlockpy`` (0BSD, ctypes, no compiler): of the three
-bindings on the package index it is the one that knows ABI 4 network rules and ABI 6
-scopes and drops, rule by rule, what an older kernel does not know (``landlock``
-stops at ABI 5 file rights; ``py-landlock`` has no scopes). What the kernel lacks is
+The syscalls come from ``landlockpy`` (0BSD, ctypes, no compiler). Of the three
+bindings on the package index, ``landlock`` stops at ABI 5 file rights (no network
+rules, no scopes); ``py-landlock`` (alpha) and ``landlockpy`` (beta) both know ABI 4
+network rules and ABI 6 scopes, and ``landlockpy``, the more recent, drops right by
+right what an older kernel does not know (best effort). What the kernel lacks is
 reported, never fatal: ``restrict`` returns what it applied.
 """
 

@@ -59,7 +59,7 @@ def restrict(network: bool = False, signals: bool = False) -> dict:
     ``network``/``signals``: the sandbox has a network / PID namespace of its own, so
     sockets / negative pids need no filtering. Returns what was refused, or
     ``{"unavailable": reason}``. The filter is built once per process (``prepare``, in
-    the template before it forks: 1.5 ms) and only loaded here (0.2 ms).
+    the template before it forks) and only loaded here.
     """
     prepared = prepare(network, signals)
     if "unavailable" in prepared:
