@@ -60,7 +60,7 @@ def child(report: int, groups) -> None:
 
 
 def landlock_alone(runs: int) -> list[float]:
-    read = [*landlock.SYSTEM_READ, *layers.readable_trees(PROJECT_ROOT, HIDDEN)]
+    read = [*landlock.SYSTEM_READ, *layers.readable_trees(tuple(HIDDEN))]
     figures = []
     for _ in range(runs):
         read_end, write_end = os.pipe()

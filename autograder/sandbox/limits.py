@@ -38,7 +38,6 @@ import ctypes
 import os
 import resource
 import signal
-import sys
 from dataclasses import dataclass
 
 from autograder.sandbox import confinement
@@ -138,7 +137,7 @@ def confine(config: dict) -> dict:
     if "mount" in namespaces:
         _make_private_mounts(config, applied, strict=root)
         if root:
-            applied["revealed"] = visible.reveal(_needed_trees(), uid, gid, _mount)
+            applied["revealed"] = visible.reveal(layers.interpreter_trees(), uid, gid, _mount)
     private_tmp = "mount" in namespaces and "not_covered" not in applied
     scratch = layers.scratch_folder(key, uid, gid, private_tmp)
     applied["scratch"] = scratch
@@ -176,16 +175,6 @@ def _make_namespaces(applied: dict, root: bool) -> set[str]:
         return set()
     applied["network"] = applied["root_namespaces"] = True
     return {"net", "mount", "ipc", "pid"}
-
-
-def _needed_trees() -> list[str]:
-    """What the sandbox must reach even under a folder its uid cannot traverse: the
-    interpreter (and the Python it was built from), the virtual environment, the
-    grader's package."""
-    import autograder
-
-    return [sys.executable, os.path.realpath(sys.executable), sys.prefix, sys.base_prefix,
-            os.path.dirname(autograder.__file__), *(path for path in sys.path if path)]
 
 
 def _make_private_mounts(config: dict, applied: dict, strict: bool) -> None:

@@ -81,17 +81,12 @@ def _private_environment(home: str) -> None:
 
 
 def _needed_paths() -> dict[str, str | None]:
-    """The interpreter, its prefixes, every sys.path entry and this package, both as
+    """What the sandbox runs on (``confinement.layers.interpreter_trees``), both as
     written and resolved (a symlinked venv may hide behind a private directory), that
-    exist for the template; each with one entry it sees inside (directories only).
-    The project's root and the folders above it are not needed (the sandbox imports
-    only ``autograder/`` from it, and the Landlock allowlist leaves the rest out)."""
-    import autograder
-    from autograder.paths import PROJECT_ROOT
-    from autograder.sandbox.confinement.layers import contains
+    exist for the template; each with one entry it sees inside (directories only)."""
+    from autograder.sandbox.confinement.layers import interpreter_trees
 
-    paths = [sys.executable, sys.prefix, sys.base_prefix, os.path.dirname(autograder.__file__)]
-    paths += [p for p in sys.path if p and not contains(p, PROJECT_ROOT)]
+    paths = interpreter_trees()
     needed = {}
     for path in dict.fromkeys(paths + [os.path.realpath(p) for p in paths]):
         try:

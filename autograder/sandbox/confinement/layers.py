@@ -9,7 +9,8 @@
    made here (mode 700, the sandbox's uid) and removed by the template afterwards;
 3. ``restrict``, after the namespaces, mounts and rlimits and before the uid change
    (the Landlock rules are opened with the grader's own access): Landlock with a
-   read-only allowlist (``readable_trees``) and the scratch folder writable, then the
+   read-only allowlist (``readable_trees``: ``interpreter_trees`` minus the hidden
+   paths, and the system's folders) and the scratch folder writable, then the
    seccomp filter (sockets and negative-pid kills only where no namespace stops them).
 """
 
@@ -51,15 +52,18 @@ def remove_scratch(key: int) -> None:
     shutil.rmtree(f"{SCRATCH_PREFIX}{key}", ignore_errors=True)
 
 
-@functools.lru_cache(maxsize=8)
-def _readable_trees(project_root: str, hidden: tuple[str, ...]) -> tuple[str, ...]:
+def interpreter_trees() -> list[str]:
+    """What a sandbox runs on: the interpreter (as written and resolved), its prefixes
+    (the virtual environment, the Python it was made from), the grader's own package and
+    every ``sys.path`` entry. Not the project's root or a folder above it (``python -m``
+    puts the working folder, ``/`` for the template, on ``sys.path``): it holds the
+    hidden tests and the solutions; of the project, only ``autograder/`` is needed."""
     import autograder
+    from autograder.paths import PROJECT_ROOT
 
-    project = os.path.realpath(project_root)
-    trees = [sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(autograder.__file__)),
-             *(path for path in sys.path if path)]
-    trees = [tree for tree in trees if not contains(tree, project)]
-    return tuple(landlock.readable_roots(trees, hidden))
+    trees = [sys.executable, os.path.realpath(sys.executable), sys.prefix, sys.base_prefix,
+             os.path.dirname(os.path.realpath(autograder.__file__)), *(path for path in sys.path if path)]
+    return [tree for tree in dict.fromkeys(trees) if not contains(tree, PROJECT_ROOT)]
 
 
 def contains(tree, path) -> bool:
@@ -68,22 +72,18 @@ def contains(tree, path) -> bool:
     return path == tree or path.startswith(tree.rstrip("/") + "/")
 
 
-def readable_trees(project_root, hidden) -> list[str]:
-    """What a sandbox must read: the interpreter's prefixes, every ``sys.path`` entry
-    and the grader's own package, minus the ``hidden`` trees beneath them. The project's
-    root and the folders above it (``python -m`` puts the working folder, ``/`` for the
-    template, on ``sys.path``) are not among them: they hold the hidden tests and the
-    solutions. Of the project, only ``autograder/`` is. Remembered per ``hidden``: the template asks before it forks, so a
-    sandbox does not walk the folders again."""
-    return list(_readable_trees(str(project_root), tuple(hidden)))
+@functools.lru_cache(maxsize=8)
+def readable_trees(hidden: tuple[str, ...]) -> tuple[str, ...]:
+    """What a sandbox may read of its own (``interpreter_trees``), minus the ``hidden``
+    trees beneath them. Remembered per ``hidden``: the template asks before it forks,
+    so a sandbox does not walk the folders again."""
+    return tuple(landlock.readable_roots(interpreter_trees(), hidden))
 
 
 def restrict(config: dict, scratch: str, private_mounts: bool, network_namespace: bool,
              pid_namespace: bool) -> dict:
     """Landlock, then seccomp, on the calling (single-threaded) process."""
-    from autograder.paths import PROJECT_ROOT
-
     write = [scratch] + (["/var/tmp", "/dev/shm"] if private_mounts else [])
-    read = [*landlock.SYSTEM_READ, *readable_trees(PROJECT_ROOT, config.get("hidden", ()))]
+    read = [*landlock.SYSTEM_READ, *readable_trees(tuple(config.get("hidden", ())))]
     return {"landlock": landlock.restrict(read=read, write=write),
             "seccomp": seccomp.restrict(network=network_namespace, signals=pid_namespace)}
