@@ -534,3 +534,22 @@ def test_every_way_of_running_grades_and_holds(graded_in_setting):
         assert data[name]["score"] == 100, [t["output"] for t in data[name]["tests"] if t["score"] < t["max_score"]]
     killer = data["kills_everyone"]["tests"]  # its kill(-1) cost its own notebook at most
     assert all(t["score"] == t["max_score"] for t in killer if t["tags"][0] != "01_relu")
+
+
+def test_require_isolation_refuses_to_grade_below_its_level(tmp_path):
+    """Under Docker's defaults there are no namespaces: `--require-isolation full`
+    grades nothing and says why; `uid+landlock+seccomp` is met and grades."""
+    from confinement_settings import run_python
+
+    tmp_path.chmod(0o755)
+    shutil.copytree(SOURCE, tmp_path / "correct")
+    code = "import sys\nfrom autograder.cli import main\nsys.exit(main(sys.argv[1:]))"
+    refused = run_python("docker", code, "grade", str(tmp_path / "correct"), "--out", str(tmp_path / "refused"),
+                         "--require-isolation", "full", timeout=300)
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert "below the required 'full'" in refused.stderr and "unshare" in refused.stderr
+    assert _results(tmp_path, "refused")["tests"] == []  # a valid file that is not a grade
+    met = run_python("docker", code, "grade", str(tmp_path / "correct"), "--out", str(tmp_path / "met"),
+                     "--require-isolation", "uid+landlock+seccomp", timeout=300)
+    assert met.returncode == 0, met.stderr[-2000:]
+    assert _results(tmp_path, "met")["score"] == 100
