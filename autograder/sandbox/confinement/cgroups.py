@@ -45,6 +45,7 @@ class Cgroups:
         self.parents: dict[str, tuple[str, int, str]] = {}
         self.unavailable: dict[str, str] = {}
         for controller, (base, version) in _own_groups().items():
+            _remove_stale(base)
             if controller == "cpu" and version == 1:
                 if os.access(base, os.W_OK):
                     self.parents[controller] = (base, version, f"{self.name}-sandbox-")
@@ -134,6 +135,30 @@ class Cgroups:
                 except OSError:
                     pass
         self.parents.clear()
+
+
+def _remove_stale(base: str) -> None:
+    """Remove the empty groups a grader that was killed left beside its own (its pid is
+    in their names and no longer runs); a group that holds a process stays."""
+    try:
+        entries = os.listdir(base)
+    except OSError:
+        return
+    for entry in entries:
+        owner = entry[len("backprop-"):].split("-", 1)[0] if entry.startswith("backprop-") else ""
+        if not owner.isdigit() or os.path.exists(f"/proc/{owner}"):
+            continue
+        folder = os.path.join(base, entry)
+        for child in os.listdir(folder) if os.path.isdir(folder) else ():
+            if child.startswith("sandbox-"):
+                try:
+                    os.rmdir(os.path.join(folder, child))
+                except OSError:
+                    pass
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
 
 
 def _write(directory: str, name: str, value) -> None:

@@ -5,7 +5,7 @@
 1. ``enter_cgroups`` first (as the grader's user, before anything is allocated), so
    the sandbox and all it will start are counted in its groups;
 2. ``scratch_folder``: where the sandbox may write. With a private mount namespace
-   that is its own size-capped ``/tmp``; without one, ``/tmp/backprop-sandbox-KEY``,
+   that is its own size-capped ``/tmp``; without one, ``/tmp/backprop-sandbox-KEY-XXXX``,
    made here (mode 700, the sandbox's uid) and removed by the template afterwards;
 3. ``restrict``, after the namespaces, mounts and rlimits and before the uid change
    (the Landlock rules are opened with the grader's own access): Landlock with a
@@ -17,9 +17,11 @@
 from __future__ import annotations
 
 import functools
+import glob
 import os
 import shutil
 import sys
+import tempfile
 
 from autograder.sandbox.confinement import landlock, seccomp
 
@@ -40,16 +42,15 @@ def scratch_folder(key: int, uid: int | None, gid: int | None, private_tmp: bool
     """The folder the sandbox may write to (its HOME and TMPDIR)."""
     if private_tmp:
         return "/tmp"
-    path = f"{SCRATCH_PREFIX}{key}"
-    remove_scratch(key)  # left by an earlier sandbox with the same pid
-    os.mkdir(path, 0o700)
+    path = tempfile.mkdtemp(prefix=f"{os.path.basename(SCRATCH_PREFIX)}{key}-", dir=os.path.dirname(SCRATCH_PREFIX))
     if uid is not None:
         os.chown(path, uid, gid)
     return path
 
 
 def remove_scratch(key: int) -> None:
-    shutil.rmtree(f"{SCRATCH_PREFIX}{key}", ignore_errors=True)
+    for path in glob.glob(f"{SCRATCH_PREFIX}{key}-*"):
+        shutil.rmtree(path, ignore_errors=True)  # another user's, left by a sandbox of the same pid, stays
 
 
 def interpreter_trees() -> list[str]:
