@@ -387,6 +387,10 @@ def describe_missing(applied: dict) -> str:
     for layer in ("landlock", "seccomp"):
         if "unavailable" in (applied.get(layer) or {}):
             reasons.append(f"{layer}: {applied[layer]['unavailable']}")
+    landlock = applied.get("landlock") or {}
+    if landlock.get("files") and "signal" not in landlock.get("scoped", ()):
+        reasons.append(f"landlock: ABI {landlock.get('abi')} has no signal scope (Linux 6.12+), so "
+                       "without a PID namespace or a uid of its own a sandbox may signal the grader")
     missing_groups = {k: v for k, v in (applied.get("cgroups_missing") or {}).items()}
     if missing_groups:
         reasons.append("cgroups: " + "; ".join(f"{k} {v}" for k, v in missing_groups.items()))

@@ -36,8 +36,7 @@ def layers_applied(applied: dict) -> list[str]:
         present.append("namespaces")
     if applied.get("fresh_uid"):
         present.append("uid")
-    landlock = applied.get("landlock") or {}
-    if landlock.get("files") and "signal" in landlock.get("scoped", ()):
+    if (applied.get("landlock") or {}).get("files"):  # its scopes (ABI 6) are reported apart
         present.append("landlock")
     seccomp = applied.get("seccomp") or {}
     if seccomp and "unavailable" not in seccomp:
