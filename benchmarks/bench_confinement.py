@@ -4,11 +4,12 @@
 
 A process holding what the template holds (NumPy, PyTorch, allocated as the template
 allocates) forks a child, as the template does for each sandbox; the child applies one
-layer after another, in the order ``autograder.sandbox.limits.confine`` does, and
-reports the time each took. Printed:
-the median and 90th percentile over ``--runs`` children, per layer, in milliseconds,
-and the fork and the exit of the child, for scale. Run as root for every layer (as
-another user the layers it cannot apply are reported as unavailable).
+layer after another, in the order ``autograder.sandbox.limits.confine`` does. Printed
+per layer, over ``--runs`` children: the wall time (median and 90th percentile; on a
+loaded machine it includes waiting for a core) and the CPU time the child spent (median;
+what the layer costs whatever the load), in milliseconds, with the fork and the exit of
+the child for scale. Run as root for every layer (as another user the layers it cannot
+apply are reported as unavailable).
 """
 
 from __future__ import annotations
@@ -37,9 +38,11 @@ def child(report: int, groups) -> None:
     key = os.getpid()
 
     def step(name, action):
-        start = time.perf_counter()
+        start, cpu, me = time.perf_counter(), time.thread_time(), os.getpid()
         result = action()
-        times[name] = (time.perf_counter() - start) * 1000
+        # A step that forked returns in the child, whose CPU clock started at the fork.
+        spent = time.thread_time() - (cpu if os.getpid() == me else 0.0)
+        times[name] = [(time.perf_counter() - start) * 1000, spent * 1000]
         return result
 
     if root:  # in confine()'s order
@@ -61,24 +64,6 @@ def child(report: int, groups) -> None:
     os.write(report, (json.dumps(times) + "\n").encode())
 
 
-def landlock_alone(runs: int) -> list[float]:
-    read = [*landlock.SYSTEM_READ, *layers.readable_trees(tuple(HIDDEN))]
-    figures = []
-    for _ in range(runs):
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            start = time.perf_counter()
-            landlock.restrict(read=read, write=["/tmp"])
-            os.write(write_end, f"{(time.perf_counter() - start) * 1000}\n".encode())
-            os._exit(0)
-        os.close(write_end)
-        figures.append(float(os.read(read_end, 100)))
-        os.close(read_end)
-        os.waitpid(pid, 0)
-    return figures
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=40)
@@ -91,10 +76,12 @@ def main(argv=None) -> int:
     import numpy  # noqa: F401 - the template's weight, which a fork copies the page tables of
     import torch  # noqa: F401
 
-    seccomp.prepare(network=False, signals=False)
-    landlock.abi_version()  # as the template does: finds the C library once, before any fork
+    for namespaces in (False, True):  # as the template does before any fork
+        seccomp.prepare(network=namespaces, signals=namespaces)
+    landlock.abi_version()
+    layers.readable_trees(tuple(HIDDEN))
     groups = cgroups.Cgroups(name=f"backprop-bench-{os.getpid()}")
-    results: dict[str, list[float]] = {}
+    results: dict[str, list[list]] = {}  # step -> [wall ms, CPU ms or None] per sandbox
     try:
         for _ in range(args.runs):
             read_end, write_end = os.pipe()
@@ -115,17 +102,20 @@ def main(argv=None) -> int:
             waited = (time.perf_counter() - exit_start) * 1000
             times = json.loads(line)
             unavailable = times.pop("unavailable")
-            for name, value in {"fork (for scale)": forked, **times, "exit + reap (for scale)": waited}.items():
+            steps = {"fork (for scale)": [forked, None], **times, "exit + reap (for scale)": [waited, None]}
+            for name, value in steps.items():
                 results.setdefault(name, []).append(value)
             groups.remove(pid)
             layers.remove_scratch(pid)
     finally:
         groups.close()
-    results["  of which landlock alone"] = landlock_alone(args.runs)
-    print(f"{'step':<42}{'median ms':>10}{'p90 ms':>10}   ({args.runs} sandboxes, uid {os.geteuid()})")
+    print(f"{'step':<44}{'wall median':>12}{'wall p90':>10}{'CPU median':>12}   "
+          f"(ms; {args.runs} sandboxes, uid {os.geteuid()}, load {os.getloadavg()[0]:.1f})")
     for name, values in results.items():
-        values = sorted(values)
-        print(f"{name:<42}{statistics.median(values):>10.2f}{values[int(len(values) * 0.9) - 1]:>10.2f}")
+        walls = sorted(wall for wall, _ in values)
+        cpus = [cpu for _, cpu in values if cpu is not None]
+        cpu = f"{statistics.median(cpus):>12.2f}" if cpus else f"{'':>12}"
+        print(f"{name:<44}{statistics.median(walls):>12.2f}{walls[int(len(walls) * 0.9) - 1]:>10.2f}{cpu}")
     if not groups.applied:
         print(f"cgroups not measured: {groups.unavailable}")
     if unavailable:

@@ -7,7 +7,8 @@ this order (``autograder.sandbox.confinement`` has each layer and names the leve
 * namespaces, as root or inside a user namespace, where the kernel allows them: a
   new network namespace (no interface is up, so even 127.0.0.1 is unreachable), a new
   IPC namespace, a new PID namespace (the sandbox is its pid 1: ``kill(-1)`` and pid
-  probes reach only its own processes; the pid the template knows relays) and a new
+  probes reach only its own processes; as root the template forks it straight into
+  it, in a user namespace the pid the template knows relays) and a new
   mount namespace in which the hidden paths (the hidden tests, the instructor's
   notebooks) and ``/run`` (service sockets) are covered by empty read-only tmpfs
   mounts, ``/tmp``, ``/var/tmp`` and ``/dev/shm`` are private size-capped tmpfs,
@@ -123,13 +124,15 @@ def confine(config: dict) -> dict:
     allows fails half-way (a mount after the namespaces were made, the uid change).
     """
     root = os.geteuid() == 0
-    key = os.getpid()  # the pid the template knows, also after a PID namespace
+    # The pid the template knows: /proc is still the template's (pid 1 of a namespace
+    # the template made sees itself there by that pid).
+    key = int(os.readlink("/proc/self"))
     applied: dict = {"network": False, "hidden": [], "uid": os.getuid()}
     uid, gid = config.get("uid"), config.get("gid")
     if root and uid is None:
         uid = gid = SANDBOX_UID_BASE + key
-    namespaces = _make_namespaces(applied, root)
-    if "pid" in namespaces:
+    namespaces = _make_namespaces(applied, root, bool(config.get("pid_namespace")))
+    if "pid" in namespaces and not config.get("pid_namespace"):
         pidns.enter()  # from here on, pid 1 of the namespace; the template's pid relays
     # Before anything is allocated, so all that follows is counted; after the relay's
     # fork, so the OOM killer never picks the relay (whose death would end the sandbox).
@@ -162,14 +165,15 @@ def confine(config: dict) -> dict:
     return applied
 
 
-def _make_namespaces(applied: dict, root: bool) -> set[str]:
+def _make_namespaces(applied: dict, root: bool, pid_namespace: bool) -> set[str]:
     """New network, IPC, mount and PID namespaces (as root directly, else inside a user
     namespace), or none where the kernel refuses (Docker's defaults, a hardened
-    kernel): then the other layers stand in for them, and ``applied`` says why."""
+    kernel): then the other layers stand in for them, and ``applied`` says why.
+    ``pid_namespace``: the template forked this process into one already."""
     if not root:
         return _try_user_namespace(applied)
     try:
-        _unshare(_CLONE_NEWNET | _CLONE_NEWNS | _CLONE_NEWIPC | pidns.CLONE_NEWPID)
+        _unshare(_CLONE_NEWNET | _CLONE_NEWNS | _CLONE_NEWIPC | (0 if pid_namespace else pidns.CLONE_NEWPID))
     except OSError as error:
         applied["namespaces_missing"] = f"unshare as root: {error.strerror}"
         return set()

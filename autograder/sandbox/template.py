@@ -231,11 +231,11 @@ class _Template:
         return {"error": f"unknown request {op!r}"}
 
     def spawn(self, channel: _Channel, fds: list[int], config: dict) -> int:
-        from autograder.sandbox.confinement import layers
+        from autograder.sandbox.confinement import layers, pidns
 
         layers.readable_trees(tuple(config.get("hidden", ())))  # remembered before the fork
-        try:
-            pid = os.fork()
+        try:  # as root, each sandbox is pid 1 of a PID namespace of its own
+            pid, pid_namespace = pidns.fork() if os.geteuid() == 0 else (os.fork(), False)
         except OSError:
             for fd in fds:
                 os.close(fd)
@@ -245,7 +245,8 @@ class _Template:
             try:
                 for other in self.channels.values():
                     other.sock.close()
-                status = serve(fds[0], fds[1], {**config, "cgroups": self.cgroups}, shell=_pristine_shell)
+                status = serve(fds[0], fds[1], {**config, "cgroups": self.cgroups, "pid_namespace": pid_namespace},
+                               shell=_pristine_shell)
             finally:
                 os._exit(status)
         for fd in fds:

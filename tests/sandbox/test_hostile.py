@@ -577,15 +577,19 @@ HONEST_WORK = ("import time\ndef work():\n    start, total = time.perf_counter()
 def test_sixty_busy_processes_leave_an_honest_neighbour_its_share_of_the_cpu(submit):
     import statistics
 
+    def timed(notebook) -> float:
+        return statistics.median(notebook.work() for _ in range(5))
+
     limits = replace(LIMITS, max_processes=80, call_timeout=30.0)
     alone = submit(limits=limits, n02=[HONEST_WORK]).notebook("n02")
-    undisturbed = statistics.median(alone.work() for _ in range(3))
+    before = timed(alone)
     crowded = submit(limits=limits, n01=[BUSY], n02=[HONEST_WORK])
     assert crowded.notebook("n01").spin(60) == 60
     time.sleep(0.5)  # all sixty running
-    disturbed = statistics.median(crowded.notebook("n02").work() for _ in range(3))
+    disturbed = timed(crowded.notebook("n02"))
     crowded.close()
-    assert disturbed <= 2 * undisturbed, (disturbed, undisturbed)
+    after = timed(alone)  # the machine's other load may have changed meanwhile
+    assert disturbed <= 2 * max(before, after), (disturbed, before, after)
 
 
 # -- time budgets --------------------------------------------------------------------------

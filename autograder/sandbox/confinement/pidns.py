@@ -2,11 +2,18 @@
 only the sandbox's own processes.
 
 ``unshare(CLONE_NEWPID)`` moves the caller's *children* into the new namespace, not
-the caller. So ``enter`` forks once: the child is pid 1 of the namespace and goes on
-to confine itself and serve; the parent (the pid the template knows) becomes a relay
-that holds nothing (every descriptor closed), waits for the child and exits as it
-did. Killing the relay kills pid 1 (``PR_SET_PDEATHSIG``), and the kernel then kills
-every process of the namespace: the template's ``kill_tree`` by pid works unchanged.
+the caller. Two ways to get there:
+
+* ``fork`` (the template, as root): unshare, fork the sandbox (pid 1 of the new
+  namespace, and the pid the template knows), then ``setns`` back to the template's
+  own namespace for the next fork. No extra process.
+* ``enter`` (a sandbox that made a user namespace first, not root): fork once; the
+  child is pid 1 and goes on to confine itself and serve; the parent (the pid the
+  template knows) becomes a relay that holds nothing (every descriptor closed), waits
+  for the child and exits as it did. Killing the relay kills pid 1 (``PDEATHSIG``).
+
+Either way, when pid 1 dies the kernel kills every process of the namespace, so the
+template's ``kill_tree`` by pid works unchanged.
 """
 
 from __future__ import annotations
@@ -18,6 +25,41 @@ import signal
 CLONE_NEWPID = 0x20000000
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+_CLONE_NEWPID_UNAVAILABLE = -2
+_own_namespace = -1  # the template's own PID namespace, opened on first use
+
+
+def fork() -> tuple[int, bool]:
+    """``os.fork()``, the child being pid 1 of a new PID namespace where the caller may
+    make one: ``(pid, True)``; elsewhere (no ``CAP_SYS_ADMIN``) a plain fork:
+    ``(pid, False)``."""
+    global _own_namespace
+    if _own_namespace == -1:
+        try:
+            _own_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            _own_namespace = _CLONE_NEWPID_UNAVAILABLE
+    made = _own_namespace >= 0 and _libc.unshare(CLONE_NEWPID) == 0
+    if _own_namespace >= 0 and not made:  # refused here (Docker's defaults): fork plainly from now on
+        os.close(_own_namespace)
+        _own_namespace = _CLONE_NEWPID_UNAVAILABLE
+    try:
+        pid = os.fork()
+    except OSError:
+        _back(made)
+        raise
+    if pid != 0:
+        _back(made)
+    return pid, made
+
+
+def _back(made: bool) -> None:
+    """The template's next children go to its own namespace again."""
+    if made and _libc.setns(_own_namespace, CLONE_NEWPID) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"setns back to the template's PID namespace: {os.strerror(code)}")
 
 
 def unshare_pid() -> None:
