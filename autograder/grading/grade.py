@@ -32,6 +32,7 @@ from autograder.grading.model import GradeReport, Submission
 from autograder.grading.submissions import check_sources, find_submissions, inside, keep_off_sys_path, read_submission
 from autograder.grading.templates import IN_PROCESS, SharedTemplate, default_limits, open_template, tidy_template
 from autograder.outputs import results
+from autograder.outputs.words import GRADER_LOG, GRADES_CSV
 
 # ----------------------------------------------------------------------------- grading
 
@@ -177,7 +178,7 @@ def _grade_and_write(path: Path, out: Path, submissions: list[Submission], batch
     folders = [submission.folder for submission in submissions]
     try:
         out.mkdir(parents=True, exist_ok=True)
-        log_path = out / "grader.log"
+        log_path = out / GRADER_LOG
         log_path.write_text(f"grading {path} with seed {seed}\n", encoding="utf-8")
     except OSError as error:
         raise InstructorError(f"cannot write to {out}: {error.strerror}") from None
@@ -214,7 +215,7 @@ def _grade_and_write(path: Path, out: Path, submissions: list[Submission], batch
     for report in reports.values():  # ...before anything forged is replaced
         results.write_report(folder_of(report), report)
     if batch:
-        results.write_grades(out / "grades.csv", reports.values())
+        results.write_grades(out / GRADES_CSV, reports.values())
         _write_class_report(out, log_path)
     if instructor_error is not None:
         raise instructor_error
