@@ -1,4 +1,5 @@
-"""The four ways the grader runs, as command prefixes for a test to start Python under.
+"""The four ways the grader runs, as command prefixes for a test to start Python under;
+and pids from inside a sandbox's PID namespace, as this side sees them (``host_pid``).
 
 (a) ``root``: root with every capability; (b) ``docker``: root without CAP_SYS_ADMIN,
 namespaces and mounts refused (``tests/tools/docker_like.py``, Docker's defaults and

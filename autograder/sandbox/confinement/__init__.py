@@ -3,8 +3,8 @@
 =============  ==============================================  =========================
 layer          what it stops                                    needs
 =============  ==============================================  =========================
-namespaces     network, IPC, a mount namespace hiding files     root with CAP_SYS_ADMIN,
-               (``autograder.limits``)                          or user namespaces
+namespaces     network, IPC, PID, a mount namespace hiding      root with CAP_SYS_ADMIN,
+               files (``autograder.sandbox.limits``, ``pidns``) or user namespaces
 uid            a fresh uid per sandbox: no signals, traces or   root (CAP_SETUID, which
                files across sandboxes; its own process cap      Docker keeps)
 landlock       files outside a read-only allowlist, TCP,        Linux 5.13+ (ABI 4: TCP,
@@ -16,7 +16,7 @@ cgroups        memory incl. children and kernel memory,         write access to 
                processes, a fair CPU share (``cgroups``)        hierarchy (root)
 =============  ==============================================  =========================
 
-rlimits (``autograder.limits``) apply everywhere. ``level`` names what applied, the
+rlimits (``autograder.sandbox.limits``) apply everywhere. ``level`` names what applied, the
 way the grader's log, the class report and results.json say it: ``"full"``, or
 e.g. ``"no-namespaces: uid+landlock+seccomp+cgroups"`` (root in Docker) or
 ``"no-uid,no-cgroups: namespaces+landlock+seccomp"`` (a user with user namespaces).
@@ -30,7 +30,7 @@ LAYERS = ("namespaces", "uid", "landlock", "seccomp", "cgroups")
 
 
 def layers_applied(applied: dict) -> list[str]:
-    """The layers a sandbox's confinement report (``autograder.limits.confine``) shows."""
+    """The layers a sandbox's confinement report (``autograder.sandbox.limits.confine``) shows."""
     present = []
     if applied.get("network") and applied.get("mounts", True) and (applied.get("userns") or applied.get("root_namespaces")):
         present.append("namespaces")

@@ -2,8 +2,9 @@
 
 ``confine`` makes the namespaces where it can, then calls, in this order:
 
-1. ``enter_cgroups`` first (as the grader's user, before anything is allocated), so
-   the sandbox and all it will start are counted in its groups;
+1. ``enter_cgroups`` (as the grader's user, before anything is allocated, after the
+   relay's fork if there is one), so the sandbox and all it will start are counted in
+   its groups;
 2. ``scratch_folder``: where the sandbox may write. With a private mount namespace
    that is its own size-capped ``/tmp``; without one, ``/tmp/backprop-sandbox-KEY-XXXX``,
    made here (mode 700, the sandbox's uid) and removed by the template afterwards;
