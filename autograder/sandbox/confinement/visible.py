@@ -45,7 +45,7 @@ def blocked_ancestors(trees, uid: int, gid: int) -> dict[str, list[str]]:
 def reveal(trees, uid: int, gid: int, mount) -> list[str]:
     """Cover each folder above ``trees`` that ``uid`` cannot traverse with a tmpfs
     every user may traverse, and bind the trees back read-only. ``mount`` is
-    ``autograder.limits``' mount helper; the caller is root in a private mount
+    ``autograder.sandbox.limits``' mount helper; the caller is root in a private mount
     namespace. Returns the folders covered."""
     covered = []
     for folder, kept in blocked_ancestors(trees, uid, gid).items():
