@@ -62,13 +62,16 @@ def results_json(report: GradeReport) -> dict:
         if test.diagnosis:
             entry["extra_data"] = {"diagnosis": test.diagnosis}
         tests.append(entry)
-    return {
+    data = {
         "score": rounded_points(report.score),
         "execution_time": round(report.execution_time, 3),
         "output": summary(report),
         "stdout_visibility": "hidden",
         "tests": tests,
     }
+    if report.confinement:  # Gradescope shows the top-level extra_data to instructors only
+        data["extra_data"] = {"confinement": report.confinement}
+    return data
 
 
 def feedback_markdown(report: GradeReport) -> str:

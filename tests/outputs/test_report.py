@@ -514,3 +514,17 @@ def test_report_through_the_command_line(tmp_path, monkeypatch, capsys):
     assert (out / "report.html").is_file() and (out / "report.csv").is_file()
     assert cli.main(["report", str(tmp_path / "nowhere")]) == 2
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'nowhere'} is not a folder of grading results"
+
+
+def test_the_report_says_which_sandbox_the_class_was_graded_in(tmp_path):
+    students = small_class()
+    for results in students.values():
+        results["extra_data"] = {"confinement": "no-namespaces: uid+landlock+seccomp+cgroups"}
+    summary = report.summarize(report.load_class(class_of(students, tmp_path)))
+    assert summary.confinement == ("no-namespaces: uid+landlock+seccomp+cgroups",)
+    page = report.render_html(summary)
+    assert "Sandbox confinement: no-namespaces: uid+landlock+seccomp+cgroups</b> (not full" in page
+    for results in students.values():
+        results["extra_data"] = {"confinement": "full"}
+    full = report.render_html(report.summarize(report.load_class(class_of(students, tmp_path / "again"))))
+    assert "Sandbox confinement: full." in full
