@@ -116,6 +116,43 @@ def test_readable_roots_leave_out_the_hidden_trees_and_keep_their_siblings(secre
     assert landlock.readable_roots([str(secret_tree / "answers" / "solution.py")], [str(secret_tree / "answers")]) == []
 
 
+SPLIT = r"""
+import json, os, sys
+from autograder.sandbox.confinement import landlock
+tree = sys.argv[1]
+hidden = [tree + "/answers"]
+landlock.restrict(read=landlock.readable_roots([tree], hidden), list_only=landlock.listable_dirs([tree], hidden))
+out = {}
+for name, action in (("list_tree", lambda: sorted(os.listdir(tree))), ("read_code", lambda: open(tree + "/code/ok.py").read()),
+                     ("read_answers", lambda: open(tree + "/answers/solution.py").read())):
+    try:
+        out[name] = action()
+    except OSError as error:
+        out[name] = type(error).__name__
+print(json.dumps(out))
+"""
+
+
+def test_a_folder_around_a_hidden_tree_is_listable_and_the_hidden_files_stay_unreadable(project, secret_tree):
+    # Python lists a sys.path folder before importing from it: site-packages must stay
+    # listable when torch inside it is hidden (the NumPy-only sandboxes), or nothing new imports.
+    assert landlock.listable_dirs([str(secret_tree)], [str(secret_tree / "answers")]) == [str(secret_tree)]
+    assert landlock.listable_dirs([str(secret_tree / "code")], [str(secret_tree / "answers")]) == []
+    out = report(run_python("docker", SPLIT, str(secret_tree), project=project))
+    assert out == {"list_tree": ["answers", "code"], "read_code": "fine", "read_answers": "PermissionError"}
+
+
+def test_hidden_trees_under_the_system_folders_are_left_out_too():
+    # Gradescope's image installs torch under /usr/local: the NumPy-only sandboxes must
+    # not read it there either.
+    from autograder.sandbox.confinement.layers import readable_trees
+
+    hidden = os.path.realpath("/usr/share")
+    read, listable = readable_trees((hidden,))
+    assert "/usr" not in read and "/usr" in listable and os.path.realpath("/usr/bin") in read
+    assert not any(path == hidden or path.startswith(hidden + "/") for path in read)
+
+
 SECCOMP = r"""
 import ctypes, json, os, socket, subprocess, sys
 from autograder.sandbox.confinement import seccomp

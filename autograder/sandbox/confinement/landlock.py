@@ -52,8 +52,22 @@ def readable_roots(trees, hidden) -> list[str]:
     """The paths to allow so that everything beneath ``trees`` is readable except what
     lies beneath ``hidden``: a tree that holds a hidden path is replaced by its entries
     (recursively), leaving the hidden ones out. Paths are resolved; missing ones dropped."""
+    return _split(trees, hidden)[0]
+
+
+def listable_dirs(trees, hidden) -> list[str]:
+    """The directories ``readable_roots`` replaced by their entries. A sandbox may list
+    them (``READ_DIR``, which Landlock grants to everything beneath too: the hidden
+    trees' file names, never their contents): Python's import system lists a
+    ``sys.path`` folder before it finds anything in it, so ``site-packages`` must stay
+    listable when torch inside it is hidden."""
+    return _split(trees, hidden)[1]
+
+
+def _split(trees, hidden) -> tuple[list[str], list[str]]:
     hidden = {os.path.realpath(p) for p in hidden}
     roots: list[str] = []
+    split: list[str] = []
 
     def visit(path: str) -> None:
         if path in hidden or any(path.startswith(h.rstrip("/") + "/") for h in hidden):
@@ -65,17 +79,20 @@ def readable_roots(trees, hidden) -> list[str]:
             entries = sorted(os.listdir(path))
         except OSError:
             return
+        split.append(path)
         for entry in entries:
             visit(os.path.join(path, entry))
 
     for tree in dict.fromkeys(os.path.realpath(p) for p in trees):
         if os.path.exists(tree):
             visit(tree)
-    return list(dict.fromkeys(roots))
+    return list(dict.fromkeys(roots)), list(dict.fromkeys(split))
 
 
-def restrict(read=(), write=(), devices=DEVICES, deny_tcp: bool = True, scoped: bool = True) -> dict:
-    """Enforce a Landlock domain on the calling thread and its future children.
+def restrict(read=(), write=(), devices=DEVICES, deny_tcp: bool = True, scoped: bool = True,
+             list_only=()) -> dict:
+    """Enforce a Landlock domain on the calling thread and its future children;
+    ``list_only``: directories that may be listed but whose files stay unreadable.
 
     Returns ``{"abi": N, "files": True, "tcp": bool, "scoped": [...]}``, or
     ``{"abi": 0, "unavailable": reason}`` where the kernel or the binding has none.
@@ -101,6 +118,8 @@ def restrict(read=(), write=(), devices=DEVICES, deny_tcp: bool = True, scoped: 
             _allow(ruleset, path, everything, file_write)
         for path in devices:
             _allow(ruleset, path, file_write, file_write)
+        for path in list_only:
+            _allow(ruleset, path, AccessFS.READ_DIR, AccessFS.NONE)
         ruleset.restrict()
         names = {Scope.SIGNAL: "signal", Scope.ABSTRACT_UNIX_SOCKET: "abstract_unix_socket"}
         return {"abi": ruleset.abi_version, "files": True,

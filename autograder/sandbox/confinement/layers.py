@@ -10,8 +10,9 @@
    made here (mode 700, the sandbox's uid) and removed by the template afterwards;
 3. ``restrict``, after the namespaces, mounts and rlimits and before the uid change
    (the Landlock rules are opened with the grader's own access): Landlock with a
-   read-only allowlist (``readable_trees``: ``interpreter_trees`` minus the hidden
-   paths, and the system's folders) and the scratch folder writable, then the
+   read-only allowlist (``readable_trees``: the system's folders and
+   ``interpreter_trees`` minus the hidden paths beneath them, the folders around those
+   listable only) and the scratch folder writable, then the
    seccomp filter (sockets and negative-pid kills only where no namespace stops them).
 """
 
@@ -75,17 +76,19 @@ def contains(tree, path) -> bool:
 
 
 @functools.lru_cache(maxsize=8)
-def readable_trees(hidden: tuple[str, ...]) -> tuple[str, ...]:
-    """What a sandbox may read of its own (``interpreter_trees``), minus the ``hidden``
-    trees beneath them. Remembered per ``hidden``: the template asks before it forks,
-    so a sandbox does not walk the folders again."""
-    return tuple(landlock.readable_roots(interpreter_trees(), hidden))
+def readable_trees(hidden: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What a sandbox may read (the system's folders and ``interpreter_trees``), minus
+    the ``hidden`` trees beneath them (torch under ``/usr/local`` too, as on Gradescope),
+    and the folders split around them, which it may only list. Remembered per
+    ``hidden``: the template asks before it forks, so a sandbox does not walk again."""
+    trees = [*landlock.SYSTEM_READ, *interpreter_trees()]
+    return tuple(landlock.readable_roots(trees, hidden)), tuple(landlock.listable_dirs(trees, hidden))
 
 
 def restrict(config: dict, scratch: str, private_mounts: bool, network_namespace: bool,
              pid_namespace: bool) -> dict:
     """Landlock, then seccomp, on the calling (single-threaded) process."""
     write = [scratch] + (["/var/tmp", "/dev/shm"] if private_mounts else [])
-    read = [*landlock.SYSTEM_READ, *readable_trees(tuple(config.get("hidden", ())))]
-    return {"landlock": landlock.restrict(read=read, write=write),
+    read, list_only = readable_trees(tuple(config.get("hidden", ())))
+    return {"landlock": landlock.restrict(read=read, write=write, list_only=list_only),
             "seccomp": seccomp.restrict(network=network_namespace, signals=pid_namespace)}
