@@ -2,7 +2,7 @@
 
 Both providers (in-process and sandboxed) hand the hidden tests the same two classes;
 only the *transport* underneath differs. A transport has the methods of
-``autograder.dispatch.Dispatcher``: ``call``, ``reference_function``, ``getattr``,
+``autograder.sandbox.dispatch.Dispatcher``: ``call``, ``reference_function``, ``getattr``,
 ``call_handle``, ``len``, ``getitem``. It returns plain data in which anything that
 could not cross is a ``HandleRef``; this module turns those into ``Handle`` proxies
 on the way out and back into ``HandleRef`` on the way in.

@@ -1,7 +1,7 @@
 """The in-process provider: runs a submission's notebooks inside the grader's process.
 
 For developing the hidden tests and for the project's own tests only. It trusts the
-code it runs; real grading goes through ``autograder.sandbox``. Its semantics are the
+code it runs; real grading goes through ``autograder.sandbox.client``. Its semantics are the
 sandbox's (same ``Dispatcher``, same plain-data rule, same errors), so the hidden tests
 cannot tell the two apart.
 """
@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autograder import NOTEBOOKS, PROJECT_ROOT
-from autograder.dispatch import Dispatcher
 from autograder.errors import SubmissionError
-from autograder.execute import new_shell, prepare_notebook, quiet, run_cells
 from autograder.handles import Notebook
-
-DEFAULT_SOURCE = PROJECT_ROOT / "source" / "backprop"
+from autograder.notebooks.read import prepare_notebook
+from autograder.paths import NOTEBOOKS, SOURCE_DIR
+from autograder.sandbox.cells import new_shell, quiet, run_cells
+from autograder.sandbox.dispatch import Dispatcher
 
 
 class FailingTransport:
@@ -38,7 +37,7 @@ class InProcessSubmission:
     submission's (``None`` runs the submission's cells as they are).
     """
 
-    def __init__(self, path, source_dir: Path | None = DEFAULT_SOURCE, cell_timeout: float = 30.0):
+    def __init__(self, path, source_dir: Path | None = SOURCE_DIR, cell_timeout: float = 30.0):
         self.path = Path(path)
         self.source_dir = Path(source_dir) if source_dir is not None else None
         self.cell_timeout = cell_timeout

@@ -278,7 +278,7 @@ def grade_otter(python: Path, submitted: Path, scratch: Path, students: int) -> 
 
 def _cell_seconds(cells: dict) -> float:
     """The student's cells of one submission, run in plain shells as the sandbox runs them."""
-    from autograder.execute import new_shell, quiet, run_cells
+    from autograder.sandbox.cells import new_shell, quiet, run_cells
 
     total = 0.0
     with quiet():
@@ -293,11 +293,11 @@ class _TimedProvider:
     is timed), adding up the hidden tests' call phases in ``calls``."""
 
     def __init__(self, folder: Path, stems):
-        from autograder import grade
-        from autograder.execute import quiet
+        from autograder import paths
         from autograder.inprocess import InProcessSubmission
+        from autograder.sandbox.cells import quiet
 
-        self.inner = InProcessSubmission(folder, grade.SOURCE_DIR)
+        self.inner = InProcessSubmission(folder, paths.SOURCE_DIR)
         self.calls = 0.0
         with quiet():
             for stem in stems:
@@ -318,20 +318,20 @@ def cohort_work(submitted: Path, limit: int) -> dict:
     are remembered across submissions, as a batch does."""
     import torch
 
-    from autograder import grade
-    from autograder.suite import run_hidden_tests
+    from autograder.grading import submissions
+    from autograder.grading.suite import run_hidden_tests
     from grading_tests import reference
 
     torch.set_num_threads(1)  # as the grader runs the tests
-    grade.check_sources()
+    submissions.check_sources()
     reference.remember()
     students = sorted(p for p in submitted.iterdir() if p.is_dir())[:limit]
     if students:  # what the notebooks import (matplotlib: ~0.5 s) is the template's, not a cell's
-        _cell_seconds(grade.read_submission(students[0] / "backprop"))
+        _cell_seconds(submissions.read_submission(students[0] / "backprop"))
     works = []
     for student in students:
         folder = student / "backprop"
-        cells = grade.read_submission(folder)
+        cells = submissions.read_submission(folder)
         provider = _TimedProvider(folder, cells)
         run_hidden_tests(provider, SEED)  # the batch's first submission computes the references
         provider.calls = 0.0
@@ -344,12 +344,12 @@ def measure_overhead(folder: Path, repeat: int) -> dict:
     """Runs in its own process (``--measure-overhead``): see the module doc, item 6."""
     import pytest  # noqa: F401
 
-    from autograder import grade
-    from autograder.suite import run_hidden_tests
+    from autograder.grading import grade, submissions, templates
+    from autograder.grading.suite import run_hidden_tests
 
-    limits = grade.default_limits()
+    limits = templates.default_limits()
     sub_times, inside = [], []
-    with grade.open_template(limits, (folder,)) as template:
+    with templates.open_template(limits, (folder,)) as template:
         grade.grade_submission(folder, seed=SEED, limits=limits, template=template)  # warm-up
         for _ in range(repeat):
             started = time.perf_counter()
@@ -358,7 +358,7 @@ def measure_overhead(folder: Path, repeat: int) -> dict:
             inside.append(report.execution_time)
             assert report.failure is None, report.failure
 
-    cells = grade.read_submission(folder)
+    cells = submissions.read_submission(folder)
     cell_times = [_cell_seconds(cells) for _ in range(repeat)]
     provider = _TimedProvider(folder, cells)
     body_times = []

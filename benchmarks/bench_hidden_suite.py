@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autograder import NOTEBOOKS  # noqa: E402
+from autograder.grading.suite import run_hidden_tests  # noqa: E402
 from autograder.inprocess import InProcessSubmission  # noqa: E402
-from autograder.suite import run_hidden_tests  # noqa: E402
+from autograder.paths import NOTEBOOKS  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_report.py [--students 1000] [--repeat 3] [--keep OUT]
 
-The class is the same synthetic one the tests use (tests/test_report.py): realistic
+The class is the same synthetic one the tests use (tests/outputs/test_report.py): realistic
 results.json files for four notebooks worth 15/30/35/20 points, with named mistakes,
 timeouts, crashes and missing notebooks. Prints the time to write the results, each
 phase of the report (load, summarize, histograms, HTML + CSV), the end-to-end time of
@@ -20,11 +20,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "outputs")]
 
-from autograder import report  # noqa: E402
-from autograder.feedback import write_feedback_html  # noqa: E402
 from test_report import synthetic_class, write_class  # noqa: E402
+
+from autograder.outputs import report, svg  # noqa: E402
+from autograder.outputs.feedback import write_feedback_html  # noqa: E402
 
 
 def timed(function, *args):
@@ -51,7 +52,7 @@ def main(argv=None) -> int:
         print(f"  load_class                          {seconds:6.2f} s")
         summary, seconds = timed(report.summarize, submissions)
         print(f"  summarize                           {seconds:6.2f} s")
-        charts, seconds = timed(lambda: {d.name: report.histogram_svg(d) for d in summary.distributions})
+        charts, seconds = timed(lambda: {d.name: svg.histogram_svg(d) for d in summary.distributions})
         print(f"  histograms (5 inline SVG)           {seconds:6.2f} s")
         _, seconds = timed(lambda: (report.render_html(summary, charts), report.render_csv(summary)))
         print(f"  render_html + render_csv            {seconds:6.2f} s")

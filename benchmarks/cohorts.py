@@ -15,15 +15,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from autograder import ASSIGNMENT, NOTEBOOKS
-from autograder.examples import SOURCE_DIR, UNFINISHED, leave_unfinished, strip_markers
+from autograder.notebooks.examples import UNFINISHED, leave_unfinished, strip_markers
+from autograder.paths import ASSIGNMENT, NOTEBOOKS, SOURCE_DIR
 
 
 def variants() -> list[tuple[str, dict[str, str]]]:
     """(label, stem -> notebook JSON text) for every kind of student, in cohort order."""
-    from autograder.execute import _nbformat
+    from autograder.notebooks.read import import_nbformat
 
-    nbformat = _nbformat()  # without the optional module that makes importing it take seconds
+    nbformat = import_nbformat()  # without the optional module that makes importing it take seconds
 
     from grading_tests.mistakes import MISTAKES, apply_mistake
 

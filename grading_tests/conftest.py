@@ -16,7 +16,8 @@ import zlib
 import numpy as np
 import pytest
 
-PROVIDER_PLUGIN = "backprop_submission"
+from autograder.providers import PROVIDER_PLUGIN
+
 NOTEBOOK_FIXTURES = {
     "nb_relu": "01_relu",
     "nb_backward": "02_backward",

@@ -459,10 +459,10 @@ def mistake_submission(mistake: Mistake, solution, folder, source_dir=None):
 
     import nbformat
 
-    from autograder import PROJECT_ROOT
     from autograder.inprocess import InProcessSubmission
+    from autograder.paths import SOURCE_DIR
 
-    source_dir = Path(source_dir) if source_dir is not None else PROJECT_ROOT / "source" / "backprop"
+    source_dir = Path(source_dir) if source_dir is not None else SOURCE_DIR
     folder = Path(folder)
     notebook = nbformat.read(source_dir / f"{mistake.notebook}.ipynb", as_version=4)
     nbformat.write(apply_mistake(notebook, mistake), str(folder / f"{mistake.notebook}.ipynb"))
@@ -518,9 +518,9 @@ def main(argv=None) -> int:
     import tempfile
     from pathlib import Path
 
-    from autograder import PROJECT_ROOT
+    from autograder.grading.suite import run_hidden_tests
     from autograder.inprocess import InProcessSubmission
-    from autograder.suite import run_hidden_tests
+    from autograder.paths import PROJECT_ROOT
 
     parser = argparse.ArgumentParser(description="Grade every catalogued mistake; print or write the table.")
     parser.add_argument("--write", metavar="PATH", help="write the Markdown table there (default: print it)")

@@ -54,6 +54,11 @@ def remember(on: bool = True) -> None:
     _new.clear()
 
 
+def remembering() -> bool:
+    """Whether ``@remembered`` functions keep their references (``remember`` was called)."""
+    return _memo is not None
+
+
 def new_entries() -> dict[bytes, object]:
     """What this process computed and kept since it started remembering (or was forked)."""
     return dict(_new)

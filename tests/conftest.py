@@ -9,7 +9,7 @@ def submit(template):
 
     ``template`` comes from the test's own module, each with the limits it needs.
     """
-    from autograder.sandbox import SandboxSubmission
+    from autograder.sandbox.client import SandboxSubmission
 
     opened = []
 

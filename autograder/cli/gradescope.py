@@ -1,0 +1,230 @@
+"""Gradescope: the autograder bundle, and the entry point Gradescope runs in it.
+
+``python -m autograder gradescope --out DIR`` writes ``DIR/autograder.zip``: Gradescope's
+``setup.sh`` and ``run_autograder`` at its root, beside this project (the harness, the
+hidden tests and the instructor's source notebooks). Gradescope unzips it into
+``/autograder/source``, runs ``setup.sh`` once to build the image, then runs
+``run_autograder`` as root for every submission.
+
+``run_autograder`` calls ``python -m autograder gradescope-run``, which gathers the
+four notebooks from ``/autograder/submission`` (top level, sub-folders or zip files)
+and grades them with ``autograder.grading.grade.grade_path``, the very function local grading
+uses, so the two cannot drift. ``AUTOGRADER_ROOT`` (default ``/autograder``) moves the
+whole layout, which is how the tests run it anywhere.
+
+The hidden tests and source notebooks are made readable by root only, and every
+sandbox also sees them covered by an empty mount. A ``results.json`` is always
+written: when grading itself fails, it says so without a word of the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import stat
+import sys
+import tempfile
+import traceback
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from autograder.errors import InstructorError
+from autograder.paths import NOTEBOOKS, PROJECT_ROOT
+
+#: What the bundle carries from this project, relative to its root.
+BUNDLED = ("pyproject.toml", "README.md", "autograder", "grading_tests", "source/backprop")
+#: Readable by root only inside the bundle: the tests and the solutions.
+PRIVATE = ("grading_tests", "source")
+#: A zipped submission may not unpack to more than this (a zip bomb gets graded as empty).
+MAX_UNZIPPED_BYTES = 64 * 1024 * 1024
+
+SETUP_SH = """#!/usr/bin/env bash
+# Gradescope runs this once, as root, to build the grading image.
+set -euxo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends python3 python3-venv python3-pip
+# A virtual environment from the system Python (under /usr, readable by every user):
+# the sandbox drops to an unprivileged uid and must still import numpy and torch.
+python3 -m venv /autograder/venv
+/autograder/venv/bin/pip install --upgrade pip
+# The CPU build of torch: the CUDA one is several GB and no GPU is used.
+/autograder/venv/bin/pip install torch --index-url https://download.pytorch.org/whl/cpu
+/autograder/venv/bin/pip install -e /autograder/source
+# The hidden tests and the solutions: root only.
+chmod -R go-rwx /autograder/source/grading_tests /autograder/source/source
+# Warm the bytecode caches so the first submission does not pay for them.
+/autograder/venv/bin/python -c "import numpy, torch, IPython, matplotlib, pytest"
+"""
+
+RUN_AUTOGRADER = """#!/usr/bin/env bash
+# Gradescope runs this as root for every submission; it writes results/results.json.
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+PYTHON="${AUTOGRADER_PYTHON:-$ROOT/venv/bin/python}"
+cd "$ROOT/source" && "$PYTHON" -m autograder gradescope-run --root "$ROOT"
+status=$?
+if [ ! -s "$ROOT/results/results.json" ]; then
+    # Python itself could not start: still give Gradescope a valid file.
+    mkdir -p "$ROOT/results"
+    printf '%s\\n' '{"score": 0, "output": "The autograder could not start (exit status '"$status"'). Your instructor has been told; please let them know too.", "stdout_visibility": "hidden", "tests": []}' > "$ROOT/results/results.json"
+fi
+exit 0
+"""
+
+
+# ----------------------------------------------------------------------------- the bundle
+
+
+def build_bundle(out_dir: Path, project_root: Path = PROJECT_ROOT) -> Path:
+    """Write ``out_dir/autograder.zip``; return its path."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InstructorError(f"cannot create {out_dir}: {error.strerror}") from None
+    for stem in NOTEBOOKS:
+        if not (project_root / "source" / "backprop" / f"{stem}.ipynb").is_file():
+            raise InstructorError(f"source/backprop/{stem}.ipynb is missing; the bundle needs all four")
+    bundle = out_dir / "autograder.zip"
+    with zipfile.ZipFile(bundle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        _add_text(archive, "setup.sh", SETUP_SH)
+        _add_text(archive, "run_autograder", RUN_AUTOGRADER)
+        for relative in BUNDLED:
+            path = project_root / relative
+            files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+            for file in files:
+                if "__pycache__" in file.parts or file.suffix == ".pyc" or ".ipynb_checkpoints" in file.parts:
+                    continue
+                archive.write(file, file.relative_to(project_root).as_posix())
+    return bundle
+
+
+def _add_text(archive: zipfile.ZipFile, name: str, text: str) -> None:
+    info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+    info.external_attr = (stat.S_IFREG | 0o755) << 16  # executable, as Gradescope requires
+    info.compress_type = zipfile.ZIP_DEFLATED
+    archive.writestr(info, text)
+
+
+# ----------------------------------------------------------------------------- a run
+
+
+def collect_notebooks(submission_dir: Path, into: Path) -> list[str]:
+    """Copy the assignment's notebooks found in ``submission_dir`` into ``into``.
+
+    Looks at the top level first, then sub-folders, then zip files; the shallowest copy
+    of each notebook wins. Returns the stems found.
+    """
+    wanted = {f"{stem}.ipynb" for stem in NOTEBOOKS}
+    found: dict[str, tuple[int, bytes]] = {}
+
+    def offer(name: str, depth: int, read) -> None:
+        if name in wanted and (name not in found or depth < found[name][0]):
+            found[name] = (depth, read())
+
+    for path in sorted(Path(submission_dir).rglob("*")) if Path(submission_dir).is_dir() else []:
+        parts = path.relative_to(submission_dir).parts
+        if any(part.startswith(".") or part == "__MACOSX" for part in parts) or path.is_symlink():
+            continue
+        if path.is_file() and path.suffix == ".ipynb":
+            offer(path.name, len(parts), path.read_bytes)
+        elif path.is_file() and path.suffix == ".zip":
+            _offer_from_zip(path, len(parts), offer)
+    into.mkdir(parents=True, exist_ok=True)
+    for name, (_, content) in found.items():
+        (into / name).write_bytes(content)
+    return sorted(name[:-len(".ipynb")] for name in found)
+
+
+def _offer_from_zip(path: Path, depth: int, offer) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            if sum(m.file_size for m in members) > MAX_UNZIPPED_BYTES:
+                return
+            for member in members:
+                inner = PurePosixPath(member.filename)
+                if "__MACOSX" in inner.parts or any(p.startswith(".") for p in inner.parts):
+                    continue
+                offer(inner.name, depth + len(inner.parts), lambda m=member: archive.read(m))
+    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError):
+        return  # an unreadable zip holds no notebook; the missing ones are reported as such
+
+
+def run_in_container(root: Path) -> int:
+    """Grade ``root/submission`` into ``root/results/results.json``; never without a file."""
+    root = Path(root)
+    results_dir = root / "results"
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        _lock_private(Path(PROJECT_ROOT))
+        with tempfile.TemporaryDirectory(prefix="gradescope-") as scratch:
+            folder = Path(scratch) / "submission"
+            collect_notebooks(root / "submission", folder)
+            os.chmod(scratch, 0o700)
+            from autograder.grading.grade import grade_path
+            from autograder.outputs.words import format_points
+
+            reports = grade_path(folder, results_dir, progress=False, single=True)
+        print(f"graded: {format_points(reports[0].score)} / {format_points(reports[0].max_score)}")
+        return 0
+    except Exception as error:  # noqa: BLE001 - the edge: Gradescope must get a valid file
+        detail = traceback.format_exc()
+        print(detail, file=sys.stderr)  # Gradescope shows this to the instructor only
+        public = str(error) if isinstance(error, InstructorError) else type(error).__name__
+        _write_failure(results_dir / "results.json", public)
+        return 0
+
+
+def _lock_private(project_root: Path) -> None:
+    """As root, make the hidden tests and solutions readable by root only."""
+    if os.geteuid() != 0:
+        return
+    for name in PRIVATE:
+        path = project_root / name
+        if path.is_dir():
+            for item in [path, *path.rglob("*")]:
+                if not item.is_symlink():
+                    item.chmod(item.stat().st_mode & ~0o077)
+
+
+def _write_failure(path: Path, reason: str) -> None:
+    data = {
+        "score": 0,
+        "output": ("The autograder could not grade this submission "
+                   f"({reason}). Your instructor has been told; this is not a grade."),
+        "stdout_visibility": "hidden",
+        "tests": [],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------- the commands
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="where autograder.zip is written")
+
+
+def run(args: argparse.Namespace) -> int:
+    bundle = build_bundle(args.out)
+    print(f"wrote {bundle} ({bundle.stat().st_size // 1024} KiB): upload it as the assignment's autograder")
+    return 0
+
+
+class RunCommand:
+    """``gradescope-run``: what ``run_autograder`` calls inside Gradescope's container."""
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--root", type=Path,
+                            default=Path(os.environ.get("AUTOGRADER_ROOT", "/autograder")),
+                            help="Gradescope's folder (default: $AUTOGRADER_ROOT or /autograder)")
+
+    @staticmethod
+    def run(args: argparse.Namespace) -> int:
+        return run_in_container(args.root)

@@ -1,0 +1,31 @@
+"""Options several commands share, defined once: the same flag, type and help everywhere."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from autograder.errors import InstructorError
+
+
+def add_jobs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--jobs", type=int, default=None, metavar="N",
+                        help="submissions graded at once (default: one per core)")
+
+
+def add_seed(parser: argparse.ArgumentParser, reported: bool = False) -> None:
+    """``reported``: the command prints the seed it drew (``grade``)."""
+    default = "a fresh one, reported" if reported else "a fresh one"
+    parser.add_argument("--seed", type=int, default=None, metavar="N",
+                        help=f"seed of the hidden tests' inputs (default: {default})")
+
+
+def add_out(parser: argparse.ArgumentParser, help: str, *, required: bool = False, default: Path | None = None,
+            metavar: str = "OUT") -> None:
+    parser.add_argument("--out", type=Path, required=required, default=default, metavar=metavar, help=help)
+
+
+def check_jobs(args: argparse.Namespace) -> None:
+    """``--jobs`` below 1 is the instructor's mistake: one line and exit 2."""
+    if args.jobs is not None and args.jobs < 1:
+        raise InstructorError("--jobs must be at least 1")

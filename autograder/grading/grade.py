@@ -1,0 +1,286 @@
+"""The one grading path: every submission is graded by a forked child, the same way.
+
+Every kind of grading (``grade`` for one folder or a batch, ``validate``, ``demo`` and
+Gradescope's ``run_autograder``) goes through ``grade_path``, and every submission
+through the same two steps: ``start_grading`` forks a child of the warm grader
+(``autograder.grading.workers``), which reads the notebooks, hands their cells to a
+sandbox forked from the template, runs the hidden tests against it and sends back a
+``GradeReport`` (``grade_here``); ``report_from_answer`` turns whatever the child
+answered into a valid report. ``grade_submission`` is those two steps for one
+submission; a batch runs them ``jobs`` at a time (``workers.run_batch``).
+
+The grader never imports or runs a file from a submission folder: it reads the
+notebooks as data, the child works in an empty folder of its own, and no folder of a
+submission is ever on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Iterator
+
+from autograder import paths
+from autograder.errors import InstructorError
+from autograder.grading.answer import decode_answer, encode_answer, keep_references, new_references
+from autograder.grading.model import GradeReport, Submission
+from autograder.grading.submissions import check_sources, find_submissions, inside, keep_off_sys_path, read_submission
+from autograder.grading.templates import IN_PROCESS, SharedTemplate, default_limits, open_template, tidy_template
+from autograder.outputs import results
+
+# ----------------------------------------------------------------------------- grading
+
+
+def open_provider(folder: Path, *, limits, template):
+    """The provider the hidden tests get their notebooks from."""
+    if template == IN_PROCESS:
+        from autograder.inprocess import InProcessSubmission
+
+        return InProcessSubmission(folder, paths.SOURCE_DIR, cell_timeout=limits.cell_timeout)
+    from autograder.sandbox.client import SandboxSubmission
+
+    submission = SandboxSubmission(template, read_submission(folder))
+    submission.start_all()  # the four notebooks run side by side while the first tests begin
+    return submission
+
+
+def grade_here(submission: Submission, *, seed: int, limits, template) -> GradeReport:
+    """Grade in this process (the forked child). A failure of the grader becomes a
+    report with ``failure`` set; nothing escapes."""
+    from autograder.grading.suite import run_hidden_tests
+
+    started = time.perf_counter()
+    try:
+        provider = open_provider(submission.folder, limits=limits, template=template)
+        try:
+            suite = run_hidden_tests(provider, seed)
+        finally:
+            # Every sandbox is sent SIGKILL before anything is reported (the batch
+            # reaps them; nobody needs to wait for one to unmap its memory).
+            provider.close(wait=False)
+    except Exception:  # noqa: BLE001 - the edge: any grader failure becomes a valid report
+        return GradeReport(submission.student, seed, execution_time=time.perf_counter() - started,
+                           failure=traceback.format_exc())
+    events = tuple(f"{event.notebook}: {event.kind}: {event.detail}"
+                   for event in getattr(provider, "events", ()) if event.kind != "started")
+    return GradeReport(submission.student, seed, suite.tests, time.perf_counter() - started, log=suite.log,
+                       events=events)
+
+
+def submission_timeout(limits) -> float:
+    """How long one submission may take in all before its child is stopped: enough for
+    every cell and call to use its whole limit a few times over."""
+    return max(120.0, 20 * limits.cell_timeout + 40 * limits.call_timeout)
+
+
+def start_grading(submission: Submission, *, seed: int, limits, template):
+    """Fork the child that grades ``submission``; a ``workers.Child`` whose answer
+    ``report_from_answer`` turns into the report."""
+    from autograder.grading.workers import Child, warm_up
+
+    warm_up(seed)  # once per process and seed: pytest configured, the hidden tests collected
+
+    def work() -> bytes:
+        report = grade_here(submission, seed=seed, limits=limits, template=template)
+        return encode_answer(report, new_references())
+
+    return Child(work, timeout=submission_timeout(limits))
+
+
+def report_from_answer(submission: Submission, seed: int, answer, seconds: float = 0.0) -> GradeReport:
+    """The child's answer (bytes, or the ``ChildFailed`` it became) as a valid report."""
+    from autograder.grading.workers import ChildFailed
+
+    if isinstance(answer, ChildFailed):
+        detail = answer.reason + ("\n" + answer.output if answer.output else "")
+        return GradeReport(submission.student, seed, execution_time=seconds, failure=detail)
+    try:
+        report, references = decode_answer(answer)
+    except Exception:  # noqa: BLE001 - a garbled answer is a failed grading, not a crash
+        return GradeReport(submission.student, seed, execution_time=seconds,
+                           failure="the grading process sent an unreadable result:\n" + traceback.format_exc())
+    if report.student != submission.student or report.seed != seed:
+        return GradeReport(submission.student, seed, execution_time=seconds,
+                           failure="the grading process answered for another submission")
+    keep_references(references)
+    return report
+
+
+def grade_submission(folder: Path, *, seed: int, limits, template, student: str = "") -> GradeReport:
+    """Grade one submission folder: THE code path of all grading (see the module doc)."""
+    from autograder.grading.workers import ChildFailed
+
+    submission = Submission(student or Path(folder).name, Path(folder))
+    started = time.perf_counter()
+    child = start_grading(submission, seed=seed, limits=limits, template=template)
+    try:
+        answer = child.wait()
+    except ChildFailed as failure:
+        answer = failure
+    report = report_from_answer(submission, seed, answer, time.perf_counter() - started)
+    if not tidy_template(template):
+        template.close()  # broken by this submission: nobody may fork from it again
+    return report
+
+
+# ----------------------------------------------------------------------------- templates
+
+
+# ----------------------------------------------------------------------------- paths
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, jobs: int | None = None,
+               in_process: bool = False, progress: bool = True, single: bool = False) -> list[GradeReport]:
+    """Grade a folder or a ``submitted/`` tree into ``out``; the reports, by student.
+
+    Files are written by this process alone, after each child (and its sandbox) is gone,
+    and all of them again once the batch is over, so a file a submission forged in
+    ``out`` is always replaced.
+    """
+    submissions, batch = find_submissions(path, single)
+    out = Path(out).resolve()
+    folders = [submission.folder for submission in submissions]
+    if any(inside(out, folder) for folder in folders + [Path(path).resolve()]):
+        raise InstructorError(f"--out {out} is inside the submissions; choose a folder outside them")
+    limits = limits if limits is not None else default_limits()
+    seed = seed if seed is not None else secrets.randbits(32)
+    hidden = (Path(path).resolve(), out)
+    # The sandbox template starts importing now, while this process reads the
+    # instructor's notebooks and warms up: on two cores its start is the critical path.
+    shared = None if in_process else SharedTemplate(lambda: open_template(limits, hidden))
+    try:
+        if shared is not None:
+            shared.start()
+        check_sources()
+        return _grade_and_write(path, out, submissions, batch, seed=seed, limits=limits, jobs=jobs,
+                                shared=shared, progress=progress)
+    finally:
+        if shared is not None:
+            shared.close()
+
+
+def _grade_and_write(path: Path, out: Path, submissions: list[Submission], batch: bool, *, seed: int, limits,
+                     jobs: int | None, shared, progress: bool) -> list[GradeReport]:
+    folders = [submission.folder for submission in submissions]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        log_path = out / "grader.log"
+        log_path.write_text(f"grading {path} with seed {seed}\n", encoding="utf-8")
+    except OSError as error:
+        raise InstructorError(f"cannot write to {out}: {error.strerror}") from None
+    keep_off_sys_path(folders)
+    reports: dict[str, GradeReport] = {}
+
+    def folder_of(report: GradeReport) -> Path:
+        return out / report.student if batch else out
+
+    def record(report: GradeReport) -> None:
+        reports[report.student] = report
+        results.write_report(folder_of(report), report)
+        results.append_log(log_path, results.instructor_log(report))
+
+    instructor_error = None
+    try:
+        for report in _grade_all(submissions, batch=batch, seed=seed, limits=limits, jobs=jobs,
+                                 shared=shared, progress=progress):
+            record(report)
+    except Exception as error:  # noqa: BLE001 - the edge: the harness failed, students still get a valid file
+        detail = traceback.format_exc()
+        for submission in submissions:
+            if submission.student not in reports:
+                record(GradeReport(submission.student, seed, failure=detail))
+        # e.g. the sandbox cannot start here: one line and exit 2, once every file is written
+        instructor_error = error if isinstance(error, InstructorError) else None
+    if shared is not None:
+        shared.close()  # the template and every sandbox are gone...
+    for report in reports.values():  # ...before anything forged is replaced
+        results.write_report(folder_of(report), report)
+    if batch:
+        results.write_grades(out / "grades.csv", reports.values())
+        _write_class_report(out, log_path)
+    if instructor_error is not None:
+        raise instructor_error
+    return [reports[submission.student] for submission in submissions]
+
+
+def _write_class_report(out: Path, log_path: Path) -> None:
+    """report.html and report.csv for the instructor; a failure there loses no grade."""
+    from autograder.outputs.report import write_class_report
+
+    try:
+        write_class_report(out)
+    except Exception:  # noqa: BLE001 - the grades are written; the report is a convenience
+        results.append_log(log_path, "class report not written:\n" + traceback.format_exc())
+
+
+def _grade_all(submissions: list[Submission], *, batch: bool, seed: int, limits, jobs: int | None,
+               shared: "SharedTemplate | None", progress: bool) -> Iterator[GradeReport]:
+    """Each submission's report as it is done. ``shared``: the batch's sandbox template
+    (already starting); ``None`` runs student code in the grading child (trusted only)."""
+    from autograder.grading.workers import run_batch, template_alive, warm_up
+
+    def open_slot():
+        return shared.open() if shared is not None else open_template(limits, in_process=True)
+
+    if not batch:
+        (submission,) = submissions
+        warm_up(seed)  # while the template imports its own: on two cores, side by side
+        with open_slot() as template:
+            report = grade_submission(submission.folder, seed=seed, limits=limits, template=template,
+                                      student=submission.student)
+            lost = not template_alive(template)
+        if lost and suffered(report):
+            with open_slot() as template:  # a fresh template
+                report = regraded(grade_submission(submission.folder, seed=seed, limits=limits,
+                                                   template=template, student=submission.student))
+        yield report
+        return
+
+    def start(submission: Submission, template):
+        started[submission.student] = time.perf_counter()
+        return start_grading(submission, seed=seed, limits=limits, template=template)
+
+    def retry(submission: Submission, answer) -> bool:
+        if suffered(report_from_answer(submission, seed, answer)):
+            again.add(submission.student)
+            return True
+        return False
+
+    started: dict[str, float] = {}
+    again: set[str] = set()
+    with _progress_bar(len(submissions), enabled=progress) as bar:
+        for submission, answer in run_batch(
+                submissions, jobs=jobs or os.cpu_count() or 1, start=start, tidy=tidy_template,
+                prepare=lambda: warm_up(seed), open_template=open_slot, retry=retry):
+            bar.update(1)
+            report = report_from_answer(submission, seed, answer, time.perf_counter() - started[submission.student])
+            yield regraded(report) if submission.student in again else report
+
+
+def suffered(report: GradeReport) -> bool:
+    """Whether a report shows the grader's own trouble (a failed grading, an internal
+    error), as a lost template leaves it."""
+    return report.failure is not None or any(test.internal_error for test in report.tests)
+
+
+def regraded(report: GradeReport) -> GradeReport:
+    from dataclasses import replace
+
+    note = "the template stopped while this submission was graded; it was graded again on a fresh one"
+    return replace(report, events=(note, *report.events))
+
+
+def _progress_bar(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, disable=not enabled, file=sys.stderr, unit="submission", desc="grading",
+                dynamic_ncols=True)
+
+

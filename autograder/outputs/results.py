@@ -1,0 +1,210 @@
+"""What a grade becomes: Gradescope's results.json, the student's feedback.md (and
+feedback.html), the instructor's grades.csv and grader.log.
+
+Pure functions turn a ``GradeReport`` into dicts and text; the ``write_*`` functions
+at the bottom are the only ones that touch files. Student-visible fields carry the
+hidden tests' diagnoses and nothing else: no traceback, no printed output, no path
+on the grading machine. What the instructor needs goes to ``grader.log``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Iterable
+
+from autograder.grading.model import GradeReport
+from autograder.outputs.words import HAND_GRADED_NOTE, TOTAL, format_points, rounded_points
+from autograder.paths import NOTEBOOKS
+
+GRADING_FAILED = ("Grading failed: the grader itself ran into a problem, so this score "
+                  "of 0 is not a grade. It is not your fault; your instructor has been told.")
+GRADES_COLUMNS = ("student", *NOTEBOOKS, TOTAL, "status")
+
+
+def summary(report: GradeReport) -> str:
+    """The top-level ``output`` of results.json: the score, the seed, the hand-graded part."""
+    if report.failure is not None:
+        return f"{GRADING_FAILED}\n\nGrading seed: {report.seed}."
+    lines = [f"Autograded score: {format_points(report.score)} / {format_points(report.max_score)}."]
+    for stem, (got, most) in report.by_notebook().items():
+        lines.append(f"  {stem}: {format_points(got)} / {format_points(most)}")
+    lines += ["", HAND_GRADED_NOTE,
+              f"Grading seed: {report.seed} (grading again with the same seed gives the same result)."]
+    return "\n".join(lines)
+
+
+def results_json(report: GradeReport) -> dict:
+    """Gradescope's results.json for one submission."""
+    tests = []
+    for test in report.tests:
+        entry = {
+            "name": test.name,
+            "number": test.number,
+            "score": rounded_points(test.score),
+            "max_score": rounded_points(test.max_score),
+            "status": test.status,
+            "output": test.output,
+            "tags": list(test.tags),
+            "visibility": "visible",
+        }
+        if test.diagnosis:
+            entry["extra_data"] = {"diagnosis": test.diagnosis}
+        tests.append(entry)
+    return {
+        "score": rounded_points(report.score),
+        "execution_time": round(report.execution_time, 3),
+        "output": summary(report),
+        "stdout_visibility": "hidden",
+        "tests": tests,
+    }
+
+
+def feedback_markdown(report: GradeReport) -> str:
+    """feedback.md: the same content as results.json, for a person to read."""
+    title = f"# Backprop assignment: feedback for {report.student}" if report.student else \
+        "# Backprop assignment: feedback"
+    if report.failure is not None:
+        return f"{title}\n\n{GRADING_FAILED}\n\nGrading seed: {report.seed}.\n"
+    lines = [title, "",
+             f"**Autograded score: {format_points(report.score)} / {format_points(report.max_score)}**", "",
+             "| notebook | score |", "|---|---|"]
+    for stem, (got, most) in report.by_notebook().items():
+        lines.append(f"| {stem} | {format_points(got)} / {format_points(most)} |")
+    failed = [test for test in report.tests if test.status != "passed"]
+    lines += ["", "## Checks that failed" if failed else "## Every autograded check passed", ""]
+    for test in failed:
+        lines.append(f"- **{_markdown_text(test.name)}** "
+                     f"({format_points(test.score)} / {format_points(test.max_score)}): "
+                     f"{_markdown_text(test.output)}")
+    lines += ["", HAND_GRADED_NOTE, "",
+              f"Grading seed: {report.seed}.", ""]
+    return "\n".join(lines)
+
+
+def _markdown_text(text: str) -> str:
+    """One line of markdown: a diagnosis may hold newlines and stray HTML."""
+    return " ".join(str(text).split()).replace("<", "&lt;")
+
+
+def grades_row(report: GradeReport) -> dict:
+    """One row of grades.csv: each notebook's autograded score and the total."""
+    row = {"student": report.student}
+    for stem, (got, _) in report.by_notebook().items():
+        if stem in NOTEBOOKS:
+            row[stem] = format_points(got)
+    row[TOTAL] = format_points(report.score)
+    row["status"] = "grading failed (see grader.log)" if report.failure is not None else "graded"
+    return row
+
+
+def grades_csv(reports: Iterable[GradeReport]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=GRADES_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for report in sorted(reports, key=lambda r: r.student):
+        writer.writerow(grades_row(report))
+    return buffer.getvalue()
+
+
+def instructor_log(report: GradeReport) -> str:
+    """What the instructor needs and the student must not see: harness failures,
+    internal errors of single tests, the runner's own output when something went wrong."""
+    head = (f"== {report.student or 'submission'}: score {format_points(report.score)}"
+            f" / {format_points(report.max_score)}, seed {report.seed},"
+            f" {report.execution_time:.2f} s")
+    parts = [head]
+    if report.failure is not None:
+        parts.append("GRADING FAILED:\n" + report.failure.rstrip())
+    parts += [f"sandbox: {event}" for event in report.events]
+    for test in report.tests:
+        if test.internal_error:
+            parts.append(f"internal error in {test.nodeid}:\n{test.internal_error.rstrip()}")
+    if report.log and (report.failure is not None or any(t.internal_error for t in report.tests)):
+        parts.append("runner output (last 4000 characters):\n" + report.log[-4000:].rstrip())
+    return "\n".join(parts) + "\n"
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Replace ``path`` atomically: a reader never sees half a file, and whatever stood
+    there before (a file a submission forged, a symlink) is replaced, not written through."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def write_report(folder: Path, report: GradeReport) -> None:
+    """``folder/results.json``, ``feedback.md`` and ``feedback.html`` for one submission.
+    The HTML page is rendered from the results.json content alone (``autograder.outputs.feedback``)."""
+    from autograder.outputs.feedback import FEEDBACK_HTML, render_feedback
+
+    data = results_json(report)
+    _write_text(folder / "results.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    _write_text(folder / "feedback.md", feedback_markdown(report))
+    _write_text(folder / FEEDBACK_HTML, render_feedback(data, student=report.student or None))
+
+
+def write_grades(path: Path, reports: Iterable[GradeReport]) -> None:
+    _write_text(path, grades_csv(reports))
+
+
+def append_log(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(text)
+
+
+def text_table(rows: list[tuple[str, ...]], right_aligned: int = 0) -> str:
+    """Rows (the first is the header) as aligned text with a rule under the header;
+    the last ``right_aligned`` columns are aligned right (numbers)."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    first_right = len(widths) - right_aligned
+    lines = ["  ".join(cell.rjust(width) if column >= first_right else cell.ljust(width)
+                       for column, (cell, width) in enumerate(zip(row, widths))).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def score_table(reports: Iterable[GradeReport]) -> str:
+    """A plain-text table of scores for a terminal: one row per submission."""
+    rows = [("student", *NOTEBOOKS, TOTAL)]
+    for report in reports:
+        notebooks = report.by_notebook()
+        total = "failed" if report.failure is not None else format_points(report.score)
+        rows.append((report.student, *(format_points(notebooks[stem][0]) for stem in NOTEBOOKS), total))
+    return text_table(rows, right_aligned=len(NOTEBOOKS) + 1)
+
+
+def schema_problems(data) -> list[str]:
+    """Every way ``data`` is not a results.json Gradescope accepts (empty: valid).
+    The grader checks its own output with it, and so do the tests."""
+    problems = []
+    if not isinstance(data, dict):
+        return ["not a JSON object"]
+    for key, kind in (("score", (int, float)), ("execution_time", (int, float)), ("output", str),
+                      ("stdout_visibility", str), ("tests", list)):
+        if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
+            problems.append(f"{key} missing or not {kind}")
+    for index, test in enumerate(data.get("tests") or []):
+        if not isinstance(test, dict):
+            problems.append(f"tests[{index}] is not an object")
+            continue
+        for key, kind in (("name", str), ("number", str), ("score", (int, float)), ("max_score", (int, float)),
+                          ("status", str), ("output", str), ("tags", list), ("visibility", str)):
+            if not isinstance(test.get(key), kind):
+                problems.append(f"tests[{index}].{key} missing or not {kind}")
+        if test.get("status") not in ("passed", "failed"):
+            problems.append(f"tests[{index}].status is {test.get('status')!r}")
+        if isinstance(test.get("score"), (int, float)) and isinstance(test.get("max_score"), (int, float)) \
+                and not 0 <= test["score"] <= test["max_score"]:
+            problems.append(f"tests[{index}].score outside 0..max_score")
+    if not problems and abs(data["score"] - sum(test["score"] for test in data["tests"])) > 1e-6:
+        problems.append("score is not the sum of the tests' scores")
+    return problems

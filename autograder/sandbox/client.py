@@ -1,0 +1,839 @@
+"""The sandboxed provider: student notebooks run in separate, confined processes.
+
+Public API (for the grading orchestration)::
+
+    from autograder.sandbox.client import Limits, Template, SandboxSubmission
+
+    with Template(Limits(), hidden_paths=(grading_tests_dir, source_dir)) as template:
+        for cells_by_stem in submissions:           # stem -> list of cells, or a SubmissionError
+            submission = SandboxSubmission(template, cells_by_stem)
+            try:
+                run_hidden_tests(submission, seed)  # the provider: submission.notebook(stem)
+            finally:
+                submission.close()                  # kills every process the submission started
+            log(submission.events, submission.cell_results, submission.output)
+
+``Template(limits=Limits(), hidden_paths=..., user=None)`` starts the warm template
+process (``autograder.sandbox.template``): it imports NumPy, PyTorch, IPython and matplotlib
+once and forks a sandbox per notebook in a few milliseconds. One template serves every
+grading job of a batch, each through a ``channel()`` of its own: a channel's sandboxes,
+their statuses and its kill requests stay apart from the other channels' (a process
+orphaned onto the template is nobody's, and the next sweep of any channel kills it).
+``user``: as root, the account the sandboxes run as
+(``None``: a fresh uid per sandbox, the safest; ``"nobody"`` works too). As root, it
+checks at start that this uid can read the interpreter and its packages and raises
+``InstructorError`` if not. The template dies with the thread that started it
+(``PR_SET_PDEATHSIG``), so start it from one that outlives it, such as the main thread.
+
+``SandboxSubmission(template, notebooks, limits=None)``: ``notebooks`` maps a stem to
+its prepared cells (``execute.prepare_notebook``) or to the ``SubmissionError`` every
+call to it raises; a stem not in it is ``NotebookMissing``. ``notebook(stem)``
+returns the same ``autograder.handles.Notebook`` the in-process provider does. A
+notebook's sandbox is forked on the first call to it (a missing notebook costs no
+process) and runs the notebook's cells; the cells' errors land in
+``cell_results[stem]``, printed output (capped) in ``output[stem]`` after
+``close()``, and what happened to the processes (start and confinement, cell errors,
+timeouts, deaths, restarts) in ``events``. ``close()`` kills all its sandboxes and
+everything they started; it is safe to call twice and from a forked worker.
+
+What is enforced, from this side of the boundary, where a student cannot switch it off:
+
+* every call has ``limits.call_timeout`` seconds (``CallTimeout``), every cell
+  ``limits.cell_timeout`` plus a short grace (the sandbox also arms ``SIGALRM`` for a
+  clean in-notebook error first); a late sandbox is killed;
+* a sandbox that dies or times out is replaced by a fresh one on the next call, which
+  re-runs the notebook; a cell that killed or hung the process is skipped in that
+  re-run (and reported as a cell error), at most ``limits.max_restarts`` times;
+* replies are decoded by ``autograder.sandbox.codec``, which cannot run code and rebuilds exact
+  ndarrays and builtins; a malformed reply kills the sandbox (``SandboxDied``);
+* handles are tied to the sandbox that made them: one from a replaced sandbox raises
+  ``SandboxDied`` (one from another notebook ``TypeError``) instead of reaching a
+  different object;
+* memory, processes, CPU time, network, IPC, visible files and the uid are confined
+  inside the sandbox before any student code runs (see ``autograder.sandbox.limits``); its
+  stdout and stderr go to a pipe this process drains, keeping ``output_bytes``;
+* every sandbox starts from the same random state (Python, NumPy, PyTorch) and hash
+  seed, so grading the same submission twice gives the same values.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import os
+import pwd
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from autograder import errors
+from autograder.errors import CallTimeout, InstructorError, SandboxDied, SubmissionError
+from autograder.handles import HandleRef, Notebook
+from autograder.paths import GRADING_TESTS_DIR, PROJECT_ROOT
+from autograder.sandbox import codec
+from autograder.sandbox.cells import CellResult
+from autograder.sandbox.limits import Limits
+from autograder.sandbox.processes import alive
+from autograder.sandbox.protocol import (
+    CONTROL_MESSAGE_BYTES,
+    ERROR_FIELDS,
+    EXIT_LOST_SOCKET,
+    sandbox_request,
+    template_request,
+)
+
+__all__ = ["Limits", "Template", "SandboxSubmission", "Event"]
+
+DEFAULT_HIDDEN = (GRADING_TESTS_DIR, PROJECT_ROOT / "source")
+#: Hidden whatever ``hidden_paths`` says: the git history holds the hidden tests and the
+#: solutions; the nbgrader folders and the example submissions hold other people's work.
+ALWAYS_HIDDEN = tuple(PROJECT_ROOT / name for name in (
+    ".git", ".pytest_cache", "examples", "submitted", "autograded", "feedback", "out", "gradebook.db"))
+#: The environment the template (and so every sandbox) starts from: nothing of the
+#: grader's own (tokens, credentials), only what Python and the libraries read.
+KEPT_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "VIRTUAL_ENV")
+#: What a sandbox must still see if it lives in a scratch folder the sandbox gets a
+#: private copy of (a checkout in /tmp): the grader's code and its Python environment.
+KEPT_PATHS = tuple(dict.fromkeys(
+    str(Path(p).resolve()) for p in (PROJECT_ROOT, sys.prefix, sys.base_prefix, *sys.path)
+    if p and Path(p).is_dir()))
+#: How the template allocates: from transparent huge pages where the kernel offers them
+#: (glibc's ``hugetlb`` tunable madvises its heap; ``PYTHONMALLOC=malloc`` sends Python's
+#: own objects there too). The template holds torch, IPython and matplotlib; in 4 KB
+#: pages every fork copies, and every exit frees, a page-table entry for each page of
+#: them, in huge pages a few hundred times fewer (``benchmarks/bench_grading.py``
+#: measures what a sandbox costs). Ignored where the kernel or the C library has no such thing.
+FORK_FRIENDLY_MEMORY = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1", "PYTHONMALLOC": "malloc"}
+#: Extra time a cell gets before it is stopped from outside (the in-sandbox alarm fires first).
+CELL_GRACE = 2.0
+#: How long a fresh sandbox may take to confine itself and build its IPython shell.
+START_TIMEOUT = 30.0
+#: How long the template may take to import NumPy, PyTorch, IPython and matplotlib.
+TEMPLATE_START_TIMEOUT = 180.0
+_HANDLE_BITS = 32  # grader-side handle id = sandbox number << 32 | the sandbox's own id
+
+
+#: What can happen to a notebook's process: ``started`` (forked and confined), a cell
+#: that raised, ran too long or killed its process, a call that ran too long, a
+#: process that died, and giving up after ``limits.max_restarts`` restarts.
+EventKind = Literal["started", "cell_error", "cell_timeout", "cell_died", "call_timeout", "died", "gave_up"]
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened to a notebook's process, for the instructor's log."""
+
+    notebook: str
+    kind: EventKind
+    detail: str
+
+
+# -- the template -----------------------------------------------------------------------------
+
+
+class Template:
+    """The warm process that forks sandboxes. A context manager; ``close()`` ends it."""
+
+    def __init__(self, limits: Limits = Limits(), hidden_paths=DEFAULT_HIDDEN, user: str | int | None = None,
+                 python: str = sys.executable):
+        self.limits = limits
+        self.hidden_paths = tuple(dict.fromkeys(str(Path(p).resolve()) for p in (*hidden_paths, *ALWAYS_HIDDEN)))
+        self.root = os.geteuid() == 0
+        self.uid, self.gid = _resolve_user(user, self.root)
+        self._lock = threading.Lock()
+        self._control, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # PYTHONHASHSEED: the same set and dict orders in every grading run.
+        env = {key: os.environ[key] for key in KEPT_ENVIRONMENT if key in os.environ}
+        env.update(PYTHONHASHSEED="0", OMP_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONPATH=str(PROJECT_ROOT))
+        env.update(FORK_FRIENDLY_MEMORY)
+        self.process = subprocess.Popen(
+            [python, "-m", "autograder.sandbox.template", str(child_end.fileno())],
+            pass_fds=[child_end.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            start_new_session=True, cwd="/", env=env)
+        child_end.close()
+        self._owner = os.getpid()  # Popen.poll only works in the process that started it
+        self._asked = 0
+        self._replies: dict[str, dict] = {}  # answered requests not yet awaited, by tag
+        self._ready = False
+        self._is_channel = False
+        self.isolation: dict | None = None  # what a sandbox's confinement applied (from the probe)
+
+    # -- lifecycle
+
+    def __enter__(self) -> "Template":
+        self.wait_ready()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the template has finished starting (``wait_ready`` returned)."""
+        return self._ready
+
+    def wait_ready(self) -> None:
+        """Wait for the imports; as root, check the sandbox user can read the interpreter."""
+        if self._ready:
+            return
+        try:
+            reply = self._receive(TEMPLATE_START_TIMEOUT, "start")
+            if "ready" not in reply:
+                raise InstructorError(f"the sandbox template did not start: {reply.get('error', reply)}")
+            self._ready = True
+            self.isolation = self._probe()
+        except BaseException:
+            self.close()
+            raise
+
+    def alive(self) -> bool:
+        """Whether the template process runs (also right in a forked grading worker)."""
+        if os.getpid() == self._owner:
+            return self.process.poll() is None
+        return alive(self.process.pid)
+
+    def channel(self) -> "Template":
+        """Another connection to this template's process, for one more grading job.
+
+        It works like the template itself (``spawn``, ``kill_tree``, ``sweep``...), but
+        its sandboxes are its own: its requests never touch another channel's. Closing
+        it leaves the process running; closing the template ends every channel. One
+        process for all jobs imports torch, IPython and matplotlib once, not per job.
+        """
+        self.wait_ready()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            reply = self._request(template_request("channel"), fds=[theirs.fileno()])
+        finally:
+            theirs.close()
+        if reply.get("channel") is not True:
+            ours.close()
+            raise RuntimeError(f"the sandbox template could not open a channel: {reply.get('error', reply)}")
+        other = copy.copy(self)
+        other._control, other._lock, other._asked, other._is_channel = ours, threading.Lock(), 0, True
+        other._replies = {}
+        return other
+
+    def close(self) -> None:
+        if self._is_channel or os.getpid() != self._owner:  # a channel, or a forked worker's copy
+            self._control.close()
+            return
+        if self.process.poll() is None:
+            self._control.close()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._control.close()
+
+    # -- requests (used by SandboxSubmission)
+
+    def spawn(self, stem: str, limits: Limits | None = None, probe: bool = False) -> tuple[int, socket.socket, int]:
+        """Fork a sandbox: (pid, the grader's socket to it, the read end of its output)."""
+        spawning = self.spawn_begin(stem, limits, probe)
+        try:
+            return spawning.pid(), spawning.sock, spawning.output
+        except RuntimeError:
+            os.close(spawning.output)
+            raise
+
+    def spawn_begin(self, stem: str, limits: Limits | None = None, probe: bool = False) -> "Spawning":
+        """Ask for a sandbox and return at once: its socket works now (what is sent
+        waits for it), its pid comes with ``Spawning.pid()``. Several asked in a row
+        are forked one after another while the grader goes on."""
+        self.wait_ready()
+        limits = limits or self.limits
+        ours, theirs = socket.socketpair()
+        output_read, output_write = os.pipe()
+        config = {"stem": stem, "hidden": list(self.hidden_paths), "keep": list(KEPT_PATHS),
+                  "uid": self.uid, "gid": self.gid,
+                  "memory_bytes": limits.memory_bytes, "max_processes": limits.max_processes,
+                  "tmp_bytes": limits.tmp_bytes, "cpu_seconds": limits.cpu_seconds, "probe": probe}
+        try:
+            tag = self._send(template_request("spawn", config=config), fds=[theirs.fileno(), output_write])
+        except BaseException:
+            ours.close()
+            os.close(output_read)
+            raise
+        finally:
+            theirs.close()
+            os.close(output_write)
+        return Spawning(self, tag, ours, output_read)
+
+    def status(self, pid: int, wait: float = 1.0) -> dict | None:
+        return self._request(template_request("status", pid=pid, wait=wait))["status"]
+
+    def kill_tree(self, pids, wait: bool = True) -> int:
+        """Kill these sandboxes, all they started, and every orphan of the template.
+        ``wait``: until they are gone, not only until each has been sent SIGKILL."""
+        if not self.alive():
+            return 0
+        return self._request(template_request("kill_tree", pids=list(pids), wait=wait))["killed"]
+
+    def sweep(self, wait: bool = True) -> int:
+        """Kill every sandbox this channel started that still runs, all they started,
+        and every orphan of the template (after a submission: whatever it left)."""
+        if not self.alive():
+            return 0
+        return self._request(template_request("sweep", wait=wait))["killed"]
+
+    def _request(self, request: dict, fds=()) -> dict:
+        return self._await(self._send(request, fds), request["op"])
+
+    def _send(self, request: dict, fds=()) -> str:
+        """Send a request; its tag, for ``_await``."""
+        # Tagged with who asked: a forked worker killed after asking leaves its reply
+        # behind, and the next asker must skip it rather than take it for its own.
+        self._asked += 1
+        tag = f"{os.getpid()}:{self._asked}"
+        with self._lock:
+            data = b"".join(bytes(part) for part in codec.encode({**request, "tag": tag}))
+            try:
+                socket.send_fds(self._control, [data], list(fds))
+            except OSError as error:
+                raise RuntimeError(f"the sandbox template is gone ({error})") from None
+        return tag
+
+    def _await(self, tag: str, what: str) -> dict:
+        """The reply to the request tagged ``tag``; replies to this process's other
+        requests are kept for their own ``_await``, any other reply is dropped."""
+        mine = f"{os.getpid()}:"
+        deadline = time.monotonic() + 60.0
+        with self._lock:
+            while tag not in self._replies:
+                reply = self._receive(deadline - time.monotonic(), what)
+                other = reply.pop("tag", None)
+                if type(other) is str and other.startswith(mine):
+                    self._replies[other] = reply
+            return self._replies.pop(tag)
+
+    def _receive(self, timeout: float, what: str) -> dict:
+        self._control.settimeout(max(timeout, 0.001))
+        try:
+            data = self._control.recv(CONTROL_MESSAGE_BYTES)
+        except socket.timeout:
+            raise RuntimeError(f"the sandbox template did not answer ({what})") from None
+        if not data:
+            raise RuntimeError(f"the sandbox template exited during {what}")
+        header_length, _ = codec.PREFIX.unpack_from(data)
+        return codec.decode(data[8:8 + header_length], data[8 + header_length:])
+
+    def _probe(self) -> dict:
+        """Fork one sandbox that confines itself and checks what it can read."""
+        pid, sock, output = self.spawn("probe", probe=True)
+        try:
+            reply = codec.receive(sock, time.monotonic() + START_TIMEOUT)
+        except (codec.Timeout, codec.Closed, codec.CodecError) as error:
+            raise InstructorError(f"a sandbox could not be started ({type(error).__name__})") from None
+        finally:
+            sock.close()
+            os.close(output)
+            self.kill_tree([pid])
+        if "failed" in reply:
+            raise InstructorError(f"a sandbox could not confine itself: {reply['failed']}")
+        applied = reply["ready"]
+        for path, reason, hidden in applied.get("unreadable", ()):
+            if hidden:
+                raise InstructorError(
+                    f"the sandbox cannot see {path}: it lies under one of the hidden paths or the "
+                    "sandbox's private /tmp. Keep the Python environment and the grader outside the "
+                    "folders hidden from submissions (and outside /tmp).")
+            raise InstructorError(
+                f"the sandbox runs as an unprivileged user (uid {applied['uid']}), who cannot read "
+                f"{path} ({reason}). Build the virtual environment from a Python every user can read "
+                "(e.g. `make install PYTHON=/usr/bin/python3`), not one under /root or a private "
+                "home directory.")
+        return applied
+
+
+class Spawning:
+    """A sandbox asked of the template: ``sock`` and ``output`` work at once, ``pid()``
+    waits for the fork (and raises ``RuntimeError`` if there was none)."""
+
+    def __init__(self, template: Template, tag: str, sock: socket.socket, output: int):
+        self.template, self.tag, self.sock, self.output = template, tag, sock, output
+        self._pid: int | None = None
+
+    def pid(self) -> int:
+        if self._pid is None:
+            reply = self.template._await(self.tag, "spawn")
+            if type(reply.get("pid")) is not int:
+                self.sock.close()
+                raise RuntimeError(f"the sandbox template could not fork: {reply.get('error', reply)}")
+            self._pid = reply["pid"]
+        return self._pid
+
+
+def _resolve_user(user, root: bool) -> tuple[int | None, int | None]:
+    if user is None:
+        return None, None
+    if not root:
+        raise InstructorError("a sandbox user can only be set when the grader runs as root")
+    try:
+        entry = pwd.getpwuid(user) if isinstance(user, int) else pwd.getpwnam(user)
+    except KeyError:
+        raise InstructorError(f"no such user for the sandbox: {user}") from None
+    if entry.pw_uid == 0:
+        raise InstructorError("the sandbox user must not be root")
+    return entry.pw_uid, entry.pw_gid
+
+
+# -- the provider -------------------------------------------------------------------------------
+
+
+class SandboxSubmission:
+    """One submission's notebooks, each in its own sandbox forked from ``template``.
+
+    ``limits``: this submission's, if not the template's.
+    """
+
+    def __init__(self, template: Template, notebooks: Mapping[str, "list[str] | SubmissionError"],
+                 limits: Limits | None = None):
+        self.template = template
+        self.limits = limits or template.limits
+        self._cells = dict(notebooks)
+        self._notebooks: dict[str, Notebook] = {}
+        self._transports: list[_SandboxTransport] = []
+        self.events: list[Event] = []
+        self.cell_results: dict[str, list[CellResult]] = {}
+        self.output: dict[str, str] = {}
+        self._spawned: list[int] = []
+        self._sandboxes: list[_Sandbox] = []
+        self._numbers = itertools.count(1)
+        self._readers: list[_OutputReader] = []
+
+    @property
+    def spawned(self) -> tuple[int, ...]:
+        """Every sandbox pid this submission has forked so far, in order."""
+        return tuple(self._spawned)
+
+    def notebook(self, stem: str) -> Notebook:
+        if stem not in self._notebooks:
+            cells = self._cells.get(stem)
+            if cells is None:
+                cells = errors.NotebookMissing(stem, "no such file")
+            if isinstance(cells, SubmissionError):
+                from autograder.inprocess import FailingTransport
+
+                transport = FailingTransport(cells)
+            else:
+                transport = _SandboxTransport(self, stem, list(cells))
+                self._transports.append(transport)
+            self._notebooks[stem] = Notebook(stem, transport)
+        return self._notebooks[stem]
+
+    def start_all(self) -> None:
+        """Start every notebook's sandbox now, all at once, instead of at its first call:
+        the notebooks run side by side while the hidden tests of the first one begin.
+        A sandbox that cannot be started here is started (and its error reported) at
+        its notebook's first call, as it would be without this."""
+        for stem in self._cells:
+            self.notebook(stem)
+        for transport in self._transports:
+            if transport.sandbox is None and transport.launched is None and transport.starts == 0:
+                try:
+                    transport.launch()
+                except (RuntimeError, OSError):
+                    continue
+
+    def close(self, wait: bool = True) -> None:
+        """Kill every sandbox of this submission and everything they started.
+
+        ``wait``: return once they are gone; otherwise once each has been sent SIGKILL
+        (a killed process cannot fork or run code, but unmapping a sandbox forked from
+        the template takes a while, which grading need not wait for)."""
+        for sandbox in self._sandboxes:
+            try:
+                sandbox.pid  # a fork asked for and not yet waited for: it must be killed too
+            except (RuntimeError, OSError):
+                pass
+        for transport in self._transports:
+            transport.drop()
+        if self._spawned:
+            try:
+                self.template.kill_tree(self._spawned, wait=wait)
+            except RuntimeError:  # the channel or the template is gone, and its sandboxes with it
+                pass
+        for reader in self._readers:
+            reader.finish(wait)
+        for stem in dict.fromkeys(reader.stem for reader in self._readers):
+            readers = [reader for reader in self._readers if reader.stem == stem]
+            kept = b"".join(bytes(reader.kept) for reader in readers)
+            dropped = sum(reader.dropped for reader in readers) + max(len(kept) - self.limits.output_bytes, 0)
+            text = kept[: self.limits.output_bytes].decode("utf-8", "replace")
+            self.output[stem] = text + (f"\n[... {dropped} more bytes of output dropped]\n" if dropped else "")
+        self._spawned.clear()
+        self._sandboxes.clear()
+
+    def __enter__(self) -> "SandboxSubmission":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _event(self, stem: str, kind: EventKind, detail: str) -> None:
+        self.events.append(Event(stem, kind, detail))
+
+
+class _OutputReader(threading.Thread):
+    """Drains a sandbox's stdout/stderr so it never blocks, keeping the first bytes.
+
+    It ends when every process holding the pipe has exited, or on ``stop()``: then it
+    takes what is already in the pipe and ends without waiting for killed processes
+    to finish exiting (unmapping a sandbox forked from the template takes a while).
+    """
+
+    def __init__(self, stem: str, fd: int, limit: int):
+        super().__init__(daemon=True, name=f"sandbox-output-{stem}")
+        self.stem, self.fd, self.limit = stem, fd, limit
+        self.kept = bytearray()
+        self.dropped = 0
+        self._stop_read, self._stop_write = os.pipe()
+        self.start()
+
+    def finish(self, wait: bool) -> None:
+        """End reading: at the pipe's end (``wait``), or with what is in it now."""
+        if self._stop_write < 0:
+            return
+        if not wait:
+            try:
+                os.write(self._stop_write, b"x")
+            except OSError:  # it has ended already
+                pass
+        self.join(2.0)
+        os.close(self._stop_write)
+        self._stop_write = -1
+
+    def run(self) -> None:
+        try:
+            stopping = False
+            while True:
+                if not stopping:
+                    ready, _, _ = select.select([self.fd, self._stop_read], [], [])
+                    if self._stop_read in ready:
+                        stopping = True
+                        os.set_blocking(self.fd, False)
+                try:
+                    chunk = os.read(self.fd, 1 << 16)
+                except BlockingIOError:
+                    return  # stopping, and the pipe is empty
+                if not chunk:
+                    return
+                room = self.limit - len(self.kept)
+                self.kept += chunk[:max(room, 0)]
+                self.dropped += max(len(chunk) - max(room, 0), 0)
+        finally:
+            os.close(self.fd)
+            os.close(self._stop_read)
+
+
+class _Sandbox:
+    """One sandbox process for one notebook. ``number`` is unique in the submission and
+    tags its handles, so a handle reaches only the process that made it."""
+
+    def __init__(self, submission: SandboxSubmission, stem: str):
+        self.number = next(submission._numbers)
+        self.submission = submission
+        self._spawning = submission.template.spawn_begin(stem, submission.limits)
+        self.sock = self._spawning.sock
+        submission._sandboxes.append(self)
+        submission._readers.append(_OutputReader(stem, self._spawning.output, submission.limits.output_bytes))
+        self.sock.settimeout(max(submission.limits.call_timeout, START_TIMEOUT))
+
+    @property
+    def pid(self) -> int:
+        """Waits for the fork the first time; ``RuntimeError`` if the template could not."""
+        if self._spawning is not None:
+            pid = self._spawning.pid()
+            self._spawning = None
+            self._pid = pid
+            self.submission._spawned.append(pid)
+        return self._pid
+
+
+class _SandboxTransport:
+    """The transport under one ``Notebook``: requests to the current sandbox, restarts."""
+
+    def __init__(self, submission: SandboxSubmission, stem: str, cells: list[str]):
+        self.submission = submission
+        self.template = submission.template
+        self.limits = submission.limits
+        self.stem = stem
+        self.cells = cells
+        self.sandbox: _Sandbox | None = None
+        self.launched: _Sandbox | None = None  # forked and given the notebook, not yet waited for
+        self.starts = 0
+        self.skip: dict[str, str] = {}  # cell index -> why it is left out of re-runs
+        self.gave_up: str | None = None
+        self.types: dict[int, str] = {}  # grader-side handle id -> type name, for labels
+        self.seq = 0  # numbers requests; a reply must echo its request's number
+
+    # -- the transport interface (autograder.handles)
+
+    def call(self, name: str, args=(), kwargs=None, *, numpy_only: bool = False,
+             readonly_args: bool = False, return_args: bool = False, fp_errors: str | None = None) -> Any:
+        options = {"numpy_only": numpy_only, "readonly_args": readonly_args, "return_args": return_args,
+                   "fp_errors": fp_errors}
+        return self._request(name, sandbox_request("call", name=name, args=tuple(args),
+                                                    kwargs=dict(kwargs or {}), options=options))
+
+    def reference_function(self, kind: str, params: dict) -> Any:
+        return self._request(f"reference_function({kind!r})",
+                             sandbox_request("reference_function", kind=kind, params=dict(params)))
+
+    def getattr(self, ref_id: int, attr: str) -> Any:
+        return self._request(f"{self._type(ref_id)}.{attr}", sandbox_request("getattr", id=ref_id, attr=attr))
+
+    def call_handle(self, ref_id: int, args=(), kwargs=None) -> Any:
+        return self._request(f"{self._type(ref_id)}(...)", sandbox_request("call_handle", id=ref_id, args=tuple(args),
+                                                                            kwargs=dict(kwargs or {})))
+
+    def len(self, ref_id: int) -> int:
+        value = self._request(f"len({self._type(ref_id)})", sandbox_request("len", id=ref_id))
+        if type(value) is not int or value < 0:
+            raise errors.NotPlainData(f"len({self._type(ref_id)})", "len() did not give a non-negative int")
+        return value
+
+    def getitem(self, ref_id: int, key) -> Any:
+        return self._request(f"{self._type(ref_id)}[...]", sandbox_request("getitem", id=ref_id, key=key))
+
+    # -- requests
+
+    def _request(self, label: str, request: dict) -> Any:
+        sandbox = self._ensure(label)
+        if "id" in request:
+            request["id"] = self._local_id(request["id"], label, sandbox)
+        request["label"] = label
+        self.seq += 1
+        request["seq"] = self.seq
+        try:
+            frame = codec.encode(request, handle_id=lambda ref: self._local_id(ref.id, label, sandbox))
+        except codec.CodecError as error:  # the hidden test passed something that cannot cross
+            raise TypeError(f"cannot send the arguments of `{label}` to the sandbox: {error}") from None
+        deadline = time.monotonic() + self.limits.call_timeout
+        try:
+            codec.send_frame(sandbox.sock, frame)
+            reply = codec.receive(sandbox.sock, deadline, handle=self._handle_factory(sandbox))
+        except (codec.Timeout, TimeoutError):
+            self._discard("call_timeout", f"`{label}` ran longer than {self.limits.call_timeout:g} s")
+            raise CallTimeout(label, self.limits.call_timeout) from None
+        except codec.Closed:
+            reason = self._death_reason(sandbox)
+            self._discard("died", f"during `{label}`: {reason}")
+            raise SandboxDied(label, reason) from None
+        except codec.CodecError as error:
+            self._discard("died", f"during `{label}`: malformed reply ({error})")
+            raise SandboxDied(label, "it sent a reply the grader cannot read") from None
+        return self._result(label, reply)
+
+    def _result(self, label: str, reply) -> Any:
+        if type(reply) is dict and len(reply) == 2 and reply.pop("seq", None) == self.seq:
+            (kind, value), = reply.items()
+            if kind == "ok":
+                return value
+            if kind == "error":
+                raise _rebuild_error(label, value)
+            if kind == "internal" and type(value) is str:
+                raise RuntimeError(f"the sandbox failed while answering `{label}`: {value[:2000]}")
+        self._discard("died", f"during `{label}`: unexpected reply")
+        raise SandboxDied(label, "it sent a reply the grader did not expect")
+
+    def _ensure(self, label: str) -> _Sandbox:
+        while self.sandbox is None:
+            if self.gave_up:
+                raise SandboxDied(label, self.gave_up)
+            if self.launched is None:
+                if self.starts > self.limits.max_restarts:
+                    self._give_up(f"it was restarted {self.limits.max_restarts} times and stopped every time")
+                    continue
+                self.launch()
+            self._finish_start()
+        return self.sandbox
+
+    def launch(self) -> None:
+        """Fork a fresh sandbox and hand it the notebook, without waiting: it confines
+        itself and runs the cells while the grader does something else."""
+        sandbox = _Sandbox(self.submission, self.stem)
+        self.starts += 1
+        # Sent before the sandbox says it is ready: it reads this once it is confined.
+        codec.send(sandbox.sock, sandbox_request("run", stem=self.stem, cells=self.cells, skip=self.skip,
+                                                 cell_timeout=self.limits.cell_timeout, label="the notebook"))
+        self.launched = sandbox
+
+    def _finish_start(self) -> None:
+        """Wait for the launched sandbox to run the notebook; on success it becomes current."""
+        sandbox, self.launched = self.launched, None
+        try:
+            sandbox.pid  # the fork itself
+        except RuntimeError:
+            sandbox.sock.close()
+            raise
+        try:
+            ready = codec.receive(sandbox.sock, time.monotonic() + START_TIMEOUT)
+        except (codec.Timeout, codec.Closed, codec.CodecError) as error:
+            self._kill(sandbox)
+            raise RuntimeError(f"a sandbox for {self.stem} did not start ({type(error).__name__})") from None
+        if type(ready) is not dict or "ready" not in ready:  # no student code has run yet
+            self._kill(sandbox)
+            raise InstructorError(f"a sandbox could not confine itself: {ready.get('failed', ready)}")
+        if self.starts == 1:
+            self.submission._event(self.stem, "started", f"pid {sandbox.pid}, confinement {ready['ready']}")
+        current = None
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                message = codec.receive(sandbox.sock, deadline)
+            except (codec.Timeout, TimeoutError):
+                self._kill(sandbox)
+                if current is None:
+                    self._give_up("it did not start running the notebook")
+                    return
+                why = f"cell {current + 1}: ran longer than {self.limits.cell_timeout:g} s and was stopped"
+                self._skip(current, "cell_timeout", why)
+                return
+            except (codec.Closed, codec.CodecError) as error:
+                reason = self._death_reason(sandbox) if isinstance(error, codec.Closed) else "a malformed message"
+                self._kill(sandbox)
+                if current is None:
+                    self._give_up(f"it stopped before running the notebook ({reason})")
+                    return
+                self._skip(current, "cell_died", f"cell {current + 1}: stopped the process ({reason})")
+                return
+            if type(message) is dict and type(message.get("cell")) is int and len(message) == 1:
+                # Cells only move forward: a notebook cannot buy time by re-announcing one.
+                if not (current if current is not None else -1) < message["cell"] < len(self.cells):
+                    self._kill(sandbox)
+                    self._skip(current or 0, "cell_died", f"cell {(current or 0) + 1}: "
+                               "the process sent the grader messages it did not expect")
+                    return
+                current = message["cell"]
+                deadline = time.monotonic() + self.limits.cell_timeout + CELL_GRACE
+                continue
+            break
+        results = _cell_results(message, len(self.cells))
+        if results is None:
+            self._kill(sandbox)
+            self._give_up(f"running the notebook failed ({str(message)[:300]})")
+            return
+        self.submission.cell_results[self.stem] = results
+        for result in results:
+            if result.error and str(result.index) not in self.skip:
+                self.submission._event(self.stem, "cell_error", result.error)
+        sandbox.sock.settimeout(self.limits.call_timeout)  # a sandbox that stops reading
+        self.sandbox = sandbox
+
+    def _give_up(self, reason: str) -> None:
+        self.gave_up = reason
+        self.submission._event(self.stem, "gave_up", reason)
+
+    def _skip(self, index: int, kind: EventKind, why: str) -> None:
+        self.skip[str(index)] = why
+        self.submission._event(self.stem, kind, why)
+
+    def _discard(self, kind: EventKind, detail: str) -> None:
+        self.submission._event(self.stem, kind, detail)
+        if self.sandbox is not None:
+            self._kill(self.sandbox)
+        self.sandbox = None
+
+    def _kill(self, sandbox: _Sandbox) -> None:
+        try:
+            os.killpg(sandbox.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        sandbox.sock.close()
+        self.template.kill_tree([sandbox.pid])
+
+    def drop(self) -> None:
+        for sandbox in (self.sandbox, self.launched):
+            if sandbox is not None:
+                sandbox.sock.close()
+        self.sandbox = self.launched = None
+
+    def _death_reason(self, sandbox: _Sandbox) -> str:
+        status = self.template.status(sandbox.pid, wait=2.0)
+        if status is None:
+            return "it closed its connection to the grader"
+        if "signal" in status:
+            number = status["signal"]
+            name = signal.Signals(number).name if number in set(signal.Signals) else str(number)
+            hint = {"SIGSEGV": " (a crash: segmentation fault)", "SIGKILL": " (killed; too much memory?)",
+                    "SIGABRT": " (aborted; out of memory?)", "SIGXCPU": "", "SIGBUS": " (a crash)"}.get(name, "")
+            return f"it was stopped by signal {name}{hint}"
+        if status["exit"] == EXIT_LOST_SOCKET:
+            return "it closed its connection to the grader"
+        return f"it exited with status {status['exit']} (os._exit, or a crash in compiled code?)"
+
+    # -- handles belong to one sandbox process
+
+    def _handle_factory(self, sandbox: _Sandbox):
+        def make(local_id, type_name):
+            if type(local_id) is not int or not 0 <= local_id < 2**_HANDLE_BITS:
+                raise codec.CodecError("malformed handle id")
+            if type(type_name) is not str or len(type_name) > 500:
+                raise codec.CodecError("malformed handle type")
+            ref = HandleRef((sandbox.number << _HANDLE_BITS) | local_id, type_name)
+            self.types[ref.id] = type_name
+            return ref
+        return make
+
+    def _local_id(self, ref_id: int, label: str, sandbox: _Sandbox) -> int:
+        number = ref_id >> _HANDLE_BITS
+        if number != sandbox.number:
+            owner = next((transport.stem for transport in self.submission._transports
+                          if transport.sandbox and transport.sandbox.number == number), None)
+            if owner is not None:
+                raise TypeError(f"`{label}` was given an object that lives in {owner}.ipynb, not {self.stem}.ipynb")
+            raise SandboxDied(label, "it uses an object made by an earlier run of your notebook, "
+                                     "whose process was stopped")
+        return ref_id & ((1 << _HANDLE_BITS) - 1)
+
+    def _type(self, ref_id: int) -> str:
+        return self.types.get(ref_id, "object")
+
+
+def _cell_results(message, count: int) -> list[CellResult] | None:
+    """The run's reply as CellResults, or None if it is not ``count`` well-formed
+    ``[index, seconds, error or None]`` entries (student code ran before it was sent)."""
+    results = message.get("ok") if type(message) is dict else None  # the run has no seq
+    if type(results) is not list or len(results) != count:
+        return None
+    cells = []
+    for position, entry in enumerate(results):
+        if type(entry) is not list or len(entry) != 3:
+            return None
+        index, seconds, error = entry
+        if index != position or type(index) is not int or type(seconds) not in (int, float) \
+                or not (error is None or type(error) is str):
+            return None
+        cells.append(CellResult(index, float(seconds), error[:1000] if error else None))
+    return cells
+
+
+def _rebuild_error(label: str, payload) -> SubmissionError:
+    """A SubmissionError from the sandbox's description, checking every field's type."""
+    if type(payload) is list and len(payload) == 2 and payload[0] in ERROR_FIELDS:
+        name, values = payload
+        fields = ERROR_FIELDS[name]
+        if type(values) is list and len(values) == len(fields):
+            clean = []
+            for field, value in zip(fields, values):
+                if field == "cell_errors" and type(value) in (list, tuple) and all(type(v) is str for v in value):
+                    clean.append(tuple(v[:500] for v in value[:20]))
+                elif field == "seconds" and type(value) in (int, float):
+                    clean.append(float(value))
+                elif type(value) is str:
+                    clean.append(value[:2000])
+                else:
+                    break
+            else:
+                return getattr(errors, name)(*clean)
+    return errors.StudentException(label, "Error", "the sandbox reported an error the grader cannot read")

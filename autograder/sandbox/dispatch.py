@@ -1,0 +1,239 @@
+"""The dispatcher: lives where the student code runs and answers the grader's calls.
+
+It owns the notebook's namespace and a table of objects that could not be sent as
+plain data. Every value it returns has gone through ``to_plain``: exact ndarrays of a
+numeric dtype, builtins, and lists, tuples and str-keyed dicts of these, with a
+``HandleRef`` for anything else. In the sandbox the codec then sends that across a
+socket; in-process it is handed over directly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from typing import Any, Callable
+
+import numpy as np
+
+# Imported here, not lazily: a sandbox that has dropped privileges may no longer be
+# able to read the package's files, so everything it needs is loaded up front.
+from autograder import testfunctions
+from autograder.errors import (
+    AutogradUsed,
+    FunctionMissing,
+    NotPlainData,
+    StudentException,
+    SubmissionError,
+)
+from autograder.handles import HandleRef
+from autograder.sandbox.guard import torch_forbidden
+
+#: dtype kinds that cross as arrays: bool, signed, unsigned, float, complex.
+PLAIN_KINDS = frozenset("biufc")
+_HANDLE_IDS = itertools.count(1)
+MAX_DEPTH = 32
+MAX_ITEMS = 100_000
+
+
+def safe_text(value: Any, limit: int = 300) -> str:
+    """``str(value)`` that survives a hostile ``__str__`` and stays short."""
+    try:
+        text = str(value)
+    except BaseException:  # noqa: BLE001 - a student's __str__ may raise anything
+        text = "<unprintable>"
+    if type(text) is not str:
+        text = "<unprintable>"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def type_name(value: Any) -> str:
+    cls = type(value)
+    module = getattr(cls, "__module__", "") or ""
+    qualname = getattr(cls, "__qualname__", cls.__name__)
+    return qualname if module == "builtins" else f"{module}.{qualname}"
+
+
+class Dispatcher:
+    """Answers calls into one notebook's namespace."""
+
+    def __init__(self, stem: str, namespace: dict, cell_errors: tuple[str, ...] = ()):
+        self.stem = stem
+        self.namespace = namespace
+        self.cell_errors = tuple(cell_errors)
+        self._objects: dict[int, Any] = {}
+
+    # -- the transport interface (see autograder.handles) -------------------------------
+
+    def call(self, name: str, args=(), kwargs=None, *, numpy_only: bool = False,
+             readonly_args: bool = False, return_args: bool = False, fp_errors: str | None = None) -> Any:
+        """Call the student's ``name``. ``fp_errors="raise"``: NumPy's overflow, divide and
+        invalid warnings become ``FloatingPointError`` (underflow stays allowed)."""
+        function = self.namespace.get(name)
+        if not callable(function):
+            raise FunctionMissing(self.stem, name, self.cell_errors)
+        args = tuple(self._resolve(arg, readonly_args) for arg in args)
+        kwargs = {key: self._resolve(value, readonly_args) for key, value in (kwargs or {}).items()}
+        if fp_errors not in (None, "raise"):
+            raise ValueError(f"fp_errors must be None or 'raise', not {fp_errors!r}")
+        if fp_errors == "raise":
+            with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
+                result = self._invoke(name, function, args, kwargs, numpy_only)
+        else:
+            result = self._invoke(name, function, args, kwargs, numpy_only)
+        plain = self.to_plain(result, name)
+        if return_args:
+            return plain, self.to_plain(list(args), name)
+        return plain
+
+    def reference_function(self, kind: str, params: dict) -> HandleRef:
+        return self._store(testfunctions.make(kind, **params))
+
+    def getattr(self, ref_id: int, attr: str) -> Any:
+        target = self._lookup(ref_id)
+        label = f"{self._label(ref_id)}.{attr}"
+        return self.to_plain(self._invoke(label, getattr, (target, attr), {}, False), label)
+
+    def call_handle(self, ref_id: int, args=(), kwargs=None) -> Any:
+        target = self._lookup(ref_id)
+        args = tuple(self._resolve(arg, False) for arg in args)
+        kwargs = {key: self._resolve(value, False) for key, value in (kwargs or {}).items()}
+        if _is_torch_callable(target):
+            # The grader cannot send tensors; a module or tensor method gets them here.
+            args = tuple(_as_tensor(arg) for arg in args)
+            kwargs = {key: _as_tensor(value) for key, value in kwargs.items()}
+        label = f"{self._label(ref_id)}(...)"
+        return self.to_plain(self._invoke(label, target, args, kwargs, False), label)
+
+    def len(self, ref_id: int) -> int:
+        label = f"len({self._label(ref_id)})"
+        value = self._invoke(label, len, (self._lookup(ref_id),), {}, False)
+        return int(value)
+
+    def getitem(self, ref_id: int, key: Any) -> Any:
+        target = self._lookup(ref_id)
+        label = f"{self._label(ref_id)}[...]"
+        getitem = lambda obj, k: obj[k]  # noqa: E731
+        return self.to_plain(self._invoke(label, getitem, (target, self._resolve(key, False)), {}, False), label)
+
+    # -- plain data --------------------------------------------------------------------
+
+    def to_plain(self, value: Any, function: str, depth: int = 0, budget: list | None = None) -> Any:
+        """Rebuild ``value`` from exact builtin and ndarray types; store the rest."""
+        budget = budget if budget is not None else [MAX_ITEMS]
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise NotPlainData(function, f"more than {MAX_ITEMS} values nested in the result")
+        if depth > MAX_DEPTH:
+            raise NotPlainData(function, f"values nested more than {MAX_DEPTH} levels deep")
+        if value is None or type(value) in (bool, int, float, str):
+            return value
+        if isinstance(value, np.generic) and value.dtype.kind in PLAIN_KINDS:
+            return np.ndarray.item(np.asarray(value))
+        if isinstance(value, np.ndarray):
+            if value.dtype.kind in PLAIN_KINDS and value.dtype.fields is None:
+                # Call ndarray's own methods: a subclass's overrides never run.
+                return np.ndarray.copy(np.ndarray.view(value, np.ndarray))
+            return self._store(value)
+        tensor = _tensor_as_array(value)
+        if tensor is not None:
+            return tensor
+        if isinstance(value, bool):
+            return bool(value)
+        if isinstance(value, int):
+            return int.__int__(value)
+        if isinstance(value, float):
+            return float.__float__(value)
+        if isinstance(value, str):
+            return str.__str__(value)
+        if isinstance(value, (list, tuple)):
+            items = [self.to_plain(item, function, depth + 1, budget) for item in list.__iter__(value)] \
+                if isinstance(value, list) else \
+                [self.to_plain(item, function, depth + 1, budget) for item in tuple.__iter__(value)]
+            return items if isinstance(value, list) else tuple(items)
+        if isinstance(value, dict) and all(type(key) is str for key in dict.keys(value)):
+            return {key: self.to_plain(item, function, depth + 1, budget) for key, item in dict.items(value)}
+        return self._store(value)
+
+    def _resolve(self, value: Any, readonly: bool) -> Any:
+        """Turn an argument from the grader into what the student function receives."""
+        if isinstance(value, HandleRef):
+            return self._lookup(value.id)
+        if type(value) is np.ndarray:
+            array = value.copy()
+            if readonly:
+                array.setflags(write=False)
+            return array
+        if type(value) is list:
+            return [self._resolve(item, readonly) for item in value]
+        if type(value) is tuple:
+            return tuple(self._resolve(item, readonly) for item in value)
+        if type(value) is dict:
+            return {key: self._resolve(item, readonly) for key, item in value.items()}
+        return value
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _invoke(self, name: str, function: Callable, args: tuple, kwargs: dict, numpy_only: bool) -> Any:
+        try:
+            if numpy_only:
+                with torch_forbidden() as used:
+                    result = function(*args, **kwargs)
+            else:
+                used = []
+                result = function(*args, **kwargs)
+        except SubmissionError:
+            raise
+        except BaseException as error:  # noqa: BLE001 - student code may raise anything, SystemExit too
+            if numpy_only and used:
+                raise AutogradUsed(name, used[0]) from None
+            raise StudentException(name, type(error).__name__, safe_text(error)) from None
+        if used:
+            raise AutogradUsed(name, used[0])
+        return result
+
+    def _store(self, value: Any) -> HandleRef:
+        # Ids are unique across every dispatcher of the process, so a handle from one
+        # notebook given to another is refused instead of reaching a different object.
+        ref_id = next(_HANDLE_IDS)
+        self._objects[ref_id] = value
+        return HandleRef(ref_id, type_name(value))
+
+    def _lookup(self, ref_id: int) -> Any:
+        try:
+            return self._objects[ref_id]
+        except KeyError:
+            raise NotPlainData(self.stem, f"unknown handle #{ref_id}") from None
+
+    def _label(self, ref_id: int) -> str:
+        return type_name(self._objects.get(ref_id))
+
+
+def _is_torch_callable(target: Any) -> bool:
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return False
+    if isinstance(target, torch.nn.Module):
+        return True
+    owner = getattr(target, "__self__", None)
+    return isinstance(owner, (torch.nn.Module, torch.Tensor))
+
+
+def _as_tensor(value: Any) -> Any:
+    if type(value) is np.ndarray:
+        import torch
+
+        return torch.from_numpy(value)
+    return value
+
+
+def _tensor_as_array(value: Any) -> np.ndarray | None:
+    """A torch tensor as an exact ndarray of its dtype, or None if it is not a tensor."""
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(value, torch.Tensor):
+        return None
+    try:
+        tensor = torch.Tensor.cpu(torch.Tensor.detach(value))
+        array = torch.Tensor.numpy(tensor)
+    except Exception:  # bfloat16, sparse, meta... stay as handles
+        return None
+    return np.ndarray.copy(np.ndarray.view(np.asarray(array), np.ndarray))

@@ -1,0 +1,179 @@
+"""The Gradescope bundle, run for real in Gradescope's directory layout.
+
+Each run lays out ``source/`` (the unzipped bundle), ``submission/`` and ``results/``
+under a root of its own and runs the bundle's ``run_autograder`` with
+``AUTOGRADER_ROOT`` pointing there. The root sits under ``build/``, not ``/tmp``:
+every sandbox gets a private ``/tmp``, so code under the real one is invisible to it.
+"""
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.cli.gradescope import MAX_UNZIPPED_BYTES, build_bundle, collect_notebooks
+from autograder.outputs.results import schema_problems
+from autograder.paths import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow  # runs Gradescope's run_autograder end to end
+
+SOURCE = PROJECT_ROOT / "source" / "backprop"
+RELEASE = PROJECT_ROOT / "release" / "backprop"
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return build_bundle(tmp_path_factory.mktemp("bundle"))
+
+
+def test_bundle_has_gradescope_scripts_at_its_root_and_everything_grading_needs(bundle):
+    with zipfile.ZipFile(bundle) as archive:
+        names = set(archive.namelist())
+        modes = {info.filename: info.external_attr >> 16 for info in archive.infolist()}
+        setup = archive.read("setup.sh").decode()
+    assert {"setup.sh", "run_autograder"} <= names
+    assert all(modes[name] & stat.S_IXUSR for name in ("setup.sh", "run_autograder"))
+    assert {f"source/backprop/{stem}.ipynb" for stem in ("01_relu", "02_backward", "03_mlp", "04_bce")} <= names
+    assert "grading_tests/test_02_backward.py" in names and "autograder/grading/grade.py" in names
+    assert not any("__pycache__" in name or name.endswith(".pyc") for name in names)
+    assert "download.pytorch.org/whl/cpu" in setup, "setup.sh must install the CPU build of torch"
+    assert "go-rwx" in setup and "grading_tests" in setup
+
+
+def _notebook_bytes(path):
+    return Path(path).read_bytes()
+
+
+def test_notebooks_are_found_at_the_top_in_folders_and_in_zips(tmp_path):
+    submission = tmp_path / "submission"
+    (submission / "deep" / "deeper").mkdir(parents=True)
+    (submission / "__MACOSX").mkdir()
+    shutil.copy(SOURCE / "01_relu.ipynb", submission / "01_relu.ipynb")
+    shutil.copy(RELEASE / "01_relu.ipynb", submission / "deep" / "01_relu.ipynb")  # deeper copy loses
+    shutil.copy(SOURCE / "02_backward.ipynb", submission / "deep" / "deeper" / "02_backward.ipynb")
+    shutil.copy(RELEASE / "04_bce.ipynb", submission / "__MACOSX" / "04_bce.ipynb")  # resource fork junk
+    with zipfile.ZipFile(submission / "work.zip", "w") as archive:
+        archive.write(SOURCE / "03_mlp.ipynb", "hw/03_mlp.ipynb")
+    found = collect_notebooks(submission, tmp_path / "collected")
+    assert found == ["01_relu", "02_backward", "03_mlp"]
+    assert (tmp_path / "collected" / "01_relu.ipynb").read_bytes() == _notebook_bytes(SOURCE / "01_relu.ipynb")
+
+
+def test_a_zip_bomb_is_not_unpacked(tmp_path):
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    with zipfile.ZipFile(submission / "bomb.zip", "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("01_relu.ipynb", b"0" * (MAX_UNZIPPED_BYTES + 1))
+    assert collect_notebooks(submission, tmp_path / "collected") == []
+
+
+# ------------------------------------------------------------------------------ real runs
+
+
+@pytest.fixture
+def gradescope_root(bundle):
+    (PROJECT_ROOT / "build").mkdir(exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="gradescope-", dir=PROJECT_ROOT / "build"))
+    os.chmod(root, 0o755)
+    with zipfile.ZipFile(bundle) as archive:
+        archive.extractall(root / "source")
+    for script in ("setup.sh", "run_autograder"):
+        (root / "source" / script).chmod(0o755)
+    (root / "submission").mkdir()
+    (root / "results").mkdir()
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def run_autograder(root: Path) -> dict:
+    env = dict(os.environ, AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=sys.executable)
+    done = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, cwd=root,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = (root / "results" / "results.json").read_text()
+    data = json.loads(text)
+    assert schema_problems(data) == []
+    return data
+
+
+def submit(root: Path, replacements: dict[tuple[str, str], str] = {}) -> None:
+    """The solution notebooks, with some solution cells (stem, grade_id) replaced."""
+    for path in sorted(SOURCE.glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        for cell in notebook.cells:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if (path.stem, grade_id) in replacements:
+                cell.source = replacements[(path.stem, grade_id)]
+        nbformat.write(notebook, root / "submission" / path.name)
+
+
+def test_a_correct_submission_gets_full_marks(gradescope_root):
+    submit(gradescope_root)
+    data = run_autograder(gradescope_root)
+    assert data["score"] == 100
+    assert sum(test["max_score"] for test in data["tests"]) == 100
+    assert "graded by hand" in data["output"]
+
+
+FORGER = '''
+import json, os
+forged = {"score": 1000, "output": "forged", "tests": []}
+for folder in (os.environ.get("AUTOGRADER_ROOT", "/autograder") + "/results", "{root}/results", "/autograder/results", "."):
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "results.json"), "w") as handle:
+            json.dump(forged, handle)
+    except OSError:
+        pass
+
+def relu(z):
+    return z  # wrong on purpose: the real score must show it
+'''
+
+
+def test_forged_results_files_change_nothing(gradescope_root):
+    submit(gradescope_root, {("01_relu", "relu"): FORGER.replace("{root}", str(gradescope_root))})
+    data = run_autograder(gradescope_root)
+    assert data["output"] != "forged" and data["tests"]
+    assert data["score"] < 100, "the wrong relu must lose points"
+    assert all(test["score"] <= test["max_score"] for test in data["tests"])
+
+
+READER = '''
+import glob
+
+attempts = []
+for pattern in ("{root}/source/grading_tests/*.py", "{root}/source/source/backprop/*.ipynb"):
+    names = glob.glob(pattern) or [pattern.replace("*", "test_02_backward" if pattern.endswith(".py") else "02_backward")]
+    for name in names:
+        try:
+            with open(name) as handle:
+                attempts.append(handle.read())
+        except OSError as error:
+            attempts.append(type(error).__name__)
+print("\\n".join(attempts))
+
+def forward(X, params):
+    raise RuntimeError(" | ".join(attempts))
+'''
+
+
+def test_the_hidden_tests_and_solutions_cannot_be_read(gradescope_root):
+    submit(gradescope_root, {("02_backward", "forward"): READER.replace("{root}", str(gradescope_root))})
+    data = run_autograder(gradescope_root)
+    text = json.dumps(data)
+    secrets = [line.strip() for path in [*(PROJECT_ROOT / "grading_tests").glob("*.py"),
+                                         SOURCE / "02_backward.ipynb"]
+               for line in path.read_text().splitlines() if len(line.strip()) > 40]
+    assert not [line for line in secrets if json.dumps(line)[1:-1] in text]
+    messages = " ".join(test["output"] for test in data["tests"] if "forward" in test["tags"])
+    assert "`forward` raised RuntimeError" in messages
+    assert "PermissionError" in messages or "FileNotFoundError" in messages

@@ -1,0 +1,422 @@
+"""A batch of hostile submissions beside honest ones, graded through the sandbox.
+
+Each hostile case is a copy of the solution notebooks in which one solution cell
+(``relu`` in 01_relu, unless said otherwise) is replaced by hostile code, or whose
+files are broken. One batch run is shared by every assertion: grading completes with
+exit 0, every results.json is valid, no test that does not touch the hostile cell
+loses a point, cheats gain nothing, forged files are replaced, nothing leaks to the
+student-visible fields, nothing is left running, and the honest submissions get
+exactly the grades they get when graded alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import textwrap
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.cli import main
+from autograder.outputs import results
+from autograder.paths import PROJECT_ROOT
+from autograder.sandbox.limits import SANDBOX_UID_BASE
+from autograder.sandbox.processes import children_by_parent
+
+pytestmark = pytest.mark.slow
+
+SOURCE = PROJECT_ROOT / "source" / "backprop"
+RELEASE = PROJECT_ROOT / "release" / "backprop"
+TYPICAL_MISTAKES = PROJECT_ROOT / "examples" / "submitted" / "typical_mistakes" / "backprop"
+SEED = 11
+LIMITS = ["--cell-timeout", "4", "--call-timeout", "4"]
+HONEST = {"honest_correct": SOURCE, "honest_stubs": RELEASE, "honest_mistakes": TYPICAL_MISTAKES}
+#: A line of the hidden tests that must never reach a student.
+HIDDEN_LINE = "@pytest.mark.functions(\"relu\")"
+LEAK_MARKERS = ("FORGED-BY-STUDENT", "987654", "spam-spam-spam", "printed-by-student")
+
+RELU = '''
+def relu(z):
+    return np.maximum(z, 0.0)
+'''
+
+
+@dataclass(frozen=True)
+class Case:
+    """``code`` replaces the solution cell ``function`` of ``notebook`` (after
+    ``str.format`` with the paths below). ``earns``: "all" if the submission still
+    deserves 100; "others" if only the tests not touching ``function`` are earned
+    (the hostile cell's own tests may fail); "cheat" if the function is wrong and its
+    tests must all fail although it tries to pass them."""
+
+    name: str
+    code: str
+    earns: str = "others"
+    notebook: str = "01_relu"
+    function: str = "relu"
+
+
+CASES = [
+    Case("sys_exit_top", RELU + "import sys\nsys.exit('bye')\n"),
+    Case("sys_exit_call", "def relu(z):\n    raise SystemExit(0)\n"),
+    Case("os_exit_top", RELU + "import os\nos._exit(0)\n"),
+    Case("os_exit_call", "def relu(z):\n    import os\n    os._exit(3)\n"),
+    Case("loop_top", RELU + "while True:\n    pass\n"),
+    Case("loop_call_signals_ignored", '''
+        import signal
+        def relu(z):
+            for number in (signal.SIGALRM, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(number, signal.SIG_IGN)
+            while True:
+                pass
+        '''),
+    Case("memory_hog_top", RELU + "hog = [bytearray(1 << 27) for _ in range(1 << 10)]\n"),
+    Case("memory_hog_call", '''
+        def relu(z):
+            hog = []
+            while True:
+                hog.append(np.ones(1 << 24))
+        '''),
+    Case("segfault_top", RELU + "import ctypes\nctypes.string_at(0)\n"),
+    Case("segfault_call", "def relu(z):\n    import ctypes\n    return ctypes.string_at(0)\n"),
+    Case("stray_processes", RELU + '''
+        import os, subprocess, threading, time
+        subprocess.Popen(["sleep", "987654"])
+        subprocess.Popen(["setsid", "-f", "sleep", "987654"])
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(987654)
+            os._exit(0)
+        threading.Thread(target=time.sleep, args=(987654,)).start()
+        threading.Thread(target=time.sleep, args=(987654,), daemon=True).start()
+        '''),
+    Case("fake_eq", '''
+        class Liar:
+            def __eq__(self, other):
+                return True
+            def __ne__(self, other):
+                return False
+            def __array__(self, *args, **kwargs):
+                return np.zeros(3)
+        def relu(z):
+            return Liar()
+        ''', earns="cheat"),
+    Case("ndarray_subclass", '''
+        class Liar(np.ndarray):
+            def __eq__(self, other):
+                return np.ones(np.shape(other), dtype=bool)
+            def __array_ufunc__(self, *args, **kwargs):
+                return np.zeros(0)
+            def all(self, *args, **kwargs):
+                return True
+        def relu(z):
+            return np.zeros_like(z).view(Liar)
+        ''', earns="cheat"),
+    Case("patched_comparisons", '''
+        import math
+        import numpy.testing
+        import torch
+        np.allclose = lambda *args, **kwargs: True
+        np.isclose = lambda a, b, *args, **kwargs: np.ones(np.shape(a), dtype=bool)
+        np.array_equal = lambda *args, **kwargs: True
+        np.testing.assert_allclose = lambda *args, **kwargs: None
+        numpy.testing.assert_array_equal = lambda *args, **kwargs: None
+        torch.allclose = lambda *args, **kwargs: True
+        math.isclose = lambda *args, **kwargs: True
+        def relu(z):
+            return z
+        ''', earns="cheat"),
+    Case("forged_results", RELU + '''
+        import json, os
+        forged = json.dumps({{"score": 1000, "output": "FORGED-BY-STUDENT", "tests": []}})
+        for folder in (".", "/autograder/results", "{out}", "{out}/forged_results", "{out}/honest_correct"):
+            try:
+                os.makedirs(folder, exist_ok=True)
+                with open(os.path.join(folder, "results.json"), "w") as handle:
+                    handle.write(forged)
+            except OSError:
+                pass
+        try:
+            open("{out}/grades.csv", "w").write("student,total\\nforged_results,1000\\n")
+        except OSError:
+            pass
+        ''', earns="all"),
+    Case("reads_hidden_tests", '''
+        leaked = ""
+        for path in ("{tests}/test_01_relu.py", "{source}/01_relu.ipynb"):
+            try:
+                leaked += open(path).read()
+            except OSError:
+                pass
+        print(leaked)
+        def relu(z):
+            if leaked:
+                raise RuntimeError(leaked[-3000:])
+            return np.maximum(z, 0.0)
+        ''', earns="all"),
+    Case("kills_the_grader", RELU + '''
+        import os, signal
+        for kill in (lambda: os.kill(os.getppid(), signal.SIGKILL), lambda: os.killpg(os.getpgid(os.getppid()), 9),
+                     lambda: os.kill({grader}, signal.SIGKILL)):
+            try:
+                kill()
+            except OSError:
+                pass
+        os.killpg(0, signal.SIGKILL)
+        '''),
+    Case("kills_the_grader_call", '''
+        def relu(z):
+            import os, signal
+            try:
+                os.kill(os.getppid(), signal.SIGKILL)
+            except OSError:
+                pass
+            os.killpg(0, signal.SIGKILL)
+        '''),
+    Case("output_flood", RELU + '''
+        import os, sys
+        os.write(1, b"printed-by-student " * 1000)
+        while True:
+            sys.stdout.write("spam-spam-spam " * 4096)
+            sys.stderr.write("spam-spam-spam " * 4096)
+        '''),
+    Case("network", '''
+        import socket
+        reached = []
+        for address in (("127.0.0.1", {port}), ("1.1.1.1", 80)):
+            try:
+                socket.create_connection(address, timeout=1).close()
+                reached.append(address)
+            except OSError:
+                pass
+        def relu(z):
+            if reached:
+                raise RuntimeError(f"network reachable: {{reached}}")
+            return np.maximum(z, 0.0)
+        ''', earns="all"),
+]
+#: Cases whose files, not cells, are hostile: name -> (notebook it breaks, earns).
+FILE_CASES = {
+    "shipped_python_files": (None, "all"),
+    "malformed_json": ("01_relu", "others"),
+    "missing_notebook": ("02_backward", "others"),
+    "nbformat_v3": (None, "all"),
+    "not_utf8": ("03_mlp", "others"),
+}
+
+
+def write_cell_case(folder: Path, case: Case, paths: dict) -> None:
+    shutil.copytree(SOURCE, folder)
+    notebook = nbformat.read(SOURCE / f"{case.notebook}.ipynb", as_version=4)
+    hostile = case.code[len(RELU):] if case.code.startswith(RELU) else case.code
+    code = (case.code[:len(case.code) - len(hostile)] + textwrap.dedent(hostile)).format(**paths).strip() + "\n"
+    for cell in notebook.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == case.function:
+            cell.source = code
+            break
+    else:
+        raise AssertionError(f"no cell {case.function} in {case.notebook}")
+    nbformat.write(notebook, str(folder / f"{case.notebook}.ipynb"))
+
+
+def write_file_case(folder: Path, name: str, canary: Path) -> None:
+    shutil.copytree(SOURCE, folder)
+    if name == "shipped_python_files":
+        for file_name in ("conftest.py", "sitecustomize.py", "numpy.py", "pytest.py"):
+            (folder / file_name).write_text(f"open({str(canary)!r}, 'a').write({file_name!r})\n")
+        (folder / "pytest.ini").write_text("[pytest]\naddopts = -p no:python --collect-only\n")
+    elif name == "malformed_json":
+        (folder / "01_relu.ipynb").write_text('{"cells": [ {"cell_type": "code", ')
+    elif name == "missing_notebook":
+        (folder / "02_backward.ipynb").unlink()
+    elif name == "nbformat_v3":
+        notebook = nbformat.read(SOURCE / "04_bce.ipynb", as_version=4)
+        nbformat.write(nbformat.convert(notebook, 3), str(folder / "04_bce.ipynb"), version=3)
+    elif name == "not_utf8":
+        text = (SOURCE / "03_mlp.ipynb").read_text(encoding="utf-8").replace("# Backprop", "# Backprop é", 1)
+        (folder / "03_mlp.ipynb").write_bytes(text.encode("latin-1", errors="replace"))
+
+
+class Listener:
+    """A TCP server on localhost that records whether anything connected to it."""
+
+    def __init__(self):
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen()
+        self.server.settimeout(0.2)
+        self.port = self.server.getsockname()[1]
+        self.connections = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stop.is_set():
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            connection.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        self.server.close()
+
+
+def _processes() -> list[tuple[int, int, str]]:
+    """(pid, uid, command line) of every process."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                uid = os.stat(f"/proc/{entry}").st_uid
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    command = handle.read().replace(b"\0", b" ").decode(errors="replace")
+                with open(f"/proc/{entry}/stat", "rb") as handle:
+                    state = handle.read().rsplit(b")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state not in (b"Z", b"X"):
+                found.append((int(entry), uid, command))
+    return found
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hostile")
+    before = {pid for pid, _, _ in _processes()}
+    forged_elsewhere = [Path("/autograder/results/results.json"), Path("/results.json")]
+    existed = {path: path.exists() for path in forged_elsewhere}
+
+    alone_tree, alone_out = root / "alone", root / "alone_out"
+    for student, source in HONEST.items():
+        shutil.copytree(source, alone_tree / student / "backprop")
+    alone_code = main(["grade", str(alone_tree), "--out", str(alone_out), "--seed", str(SEED), "--jobs", "2", *LIMITS])
+
+    tree, out = root / "submitted", root / "out"
+    canary = root / "imported"
+    listener = Listener()
+    paths = {"out": out, "tests": PROJECT_ROOT / "grading_tests", "source": SOURCE, "port": listener.port,
+             "grader": os.getpid()}
+    for student, source in HONEST.items():
+        shutil.copytree(source, tree / student / "backprop")
+    for case in CASES:
+        write_cell_case(tree / case.name / "backprop", case, paths)
+    for name in FILE_CASES:
+        write_file_case(tree / name / "backprop", name, canary)
+    try:
+        code = main(["grade", str(tree), "--out", str(out), "--seed", str(SEED), "--jobs", "2", *LIMITS])
+    finally:
+        listener.close()
+    return {
+        "code": code, "out": out, "alone_code": alone_code, "alone_out": alone_out, "canary": canary,
+        "connections": listener.connections, "before": before, "after": _processes(),
+        "children": children_by_parent().get(os.getpid(), []),
+        "forged_elsewhere": [path for path in forged_elsewhere if path.exists() and not existed[path]],
+    }
+
+
+def _results(out: Path, student: str) -> dict:
+    data = json.loads((out / student / "results.json").read_text(encoding="utf-8"))
+    assert results.schema_problems(data) == [], student
+    return data
+
+
+ALL_STUDENTS = [*HONEST, *(case.name for case in CASES), *FILE_CASES]
+
+
+def test_grading_completes_for_everyone(graded):
+    assert graded["alone_code"] == 0
+    assert graded["code"] == 0
+    rows = (graded["out"] / "grades.csv").read_text().splitlines()
+    assert len(rows) == 1 + len(ALL_STUDENTS)
+    assert all(row.endswith(",graded") for row in rows[1:])
+
+
+@pytest.mark.parametrize("student", ALL_STUDENTS)
+def test_every_results_json_is_valid_and_out_of_100(graded, student):
+    data = _results(graded["out"], student)
+    assert sum(test["max_score"] for test in data["tests"]) == 100
+    assert 0 <= data["score"] <= 100
+
+
+@pytest.mark.parametrize("student", list(HONEST))
+def test_honest_submissions_get_exactly_their_grade_alone(graded, student):
+    in_batch = _results(graded["out"], student)
+    alone = _results(graded["alone_out"], student)
+    assert in_batch["tests"] == alone["tests"]
+    assert in_batch["score"] == alone["score"]
+
+
+def test_the_honest_grades_are_the_expected_ones(graded):
+    scores = {student: _results(graded["out"], student)["score"] for student in HONEST}
+    assert scores["honest_correct"] == 100
+    assert scores["honest_stubs"] == 0
+    assert 0 < scores["honest_mistakes"] < 100
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_no_point_is_taken_that_was_not_earned_and_none_given(graded, case):
+    tests = _results(graded["out"], case.name)["tests"]
+    touched = [test for test in tests if case.function in test["tags"][1:]]
+    untouched = [test for test in tests if case.function not in test["tags"][1:]]
+    assert touched
+    lost = [test["name"] for test in untouched if test["score"] != test["max_score"]]
+    assert lost == []
+    if case.earns == "all":
+        assert all(test["score"] == test["max_score"] for test in touched), [t["output"] for t in touched]
+    if case.earns == "cheat":
+        assert all(test["score"] == 0 for test in touched)
+
+
+@pytest.mark.parametrize("name", list(FILE_CASES))
+def test_broken_files_cost_only_their_own_notebook(graded, name):
+    broken, earns = FILE_CASES[name]
+    tests = _results(graded["out"], name)["tests"]
+    for test in tests:
+        if test["tags"][0] == broken:
+            assert test["score"] == 0
+            assert f"{broken}.ipynb" in test["output"]
+        else:
+            assert test["score"] == test["max_score"], test["name"]
+
+
+def test_files_shipped_in_a_submission_are_never_imported(graded):
+    assert not graded["canary"].exists()
+
+
+def test_forged_results_files_are_replaced_by_the_graders(graded):
+    out = graded["out"]
+    assert "forged_results,1000" not in (out / "grades.csv").read_text()
+    for student in ALL_STUDENTS:
+        assert "FORGED" not in (out / student / "results.json").read_text()
+    assert graded["forged_elsewhere"] == []
+
+
+def test_nothing_a_student_printed_or_read_reaches_a_student(graded):
+    for student in ALL_STUDENTS:
+        visible = "".join((graded["out"] / student / name).read_text()
+                          for name in ("results.json", "feedback.md", "feedback.html"))
+        for marker in (*LEAK_MARKERS, HIDDEN_LINE, "def test_", "BEGIN SOLUTION", "Traceback"):
+            assert marker not in visible, (student, marker)
+
+
+def test_the_sandbox_reached_no_network(graded):
+    assert graded["connections"] == 0
+
+
+def test_nothing_is_left_running(graded):
+    assert graded["children"] == []  # so no descendant either: orphans go to init
+    new = [(pid, uid, command) for pid, uid, command in graded["after"] if pid not in graded["before"]]
+    assert [process for process in new if process[1] >= SANDBOX_UID_BASE] == []
+    assert [process for process in new if "987654" in process[2]] == []
