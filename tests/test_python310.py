@@ -11,7 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from autograder import PROJECT_ROOT
+import pytest
+
+from autograder.paths import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow  # starts processes
 
 #: What runs on Gradescope (the grader and the hidden tests), and what an instructor
 #: runs beside it.

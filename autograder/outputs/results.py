@@ -131,7 +131,7 @@ def instructor_log(report: GradeReport) -> str:
 # ----------------------------------------------------------------------------- files
 
 
-def _write_text(path: Path, text: str) -> None:
+def write_text(path: Path, text: str) -> None:
     """Replace ``path`` atomically: a reader never sees half a file, and whatever stood
     there before (a file a submission forged, a symlink) is replaced, not written through."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -146,13 +146,13 @@ def write_report(folder: Path, report: GradeReport) -> None:
     from autograder.outputs.feedback import FEEDBACK_HTML, render_feedback
 
     data = results_json(report)
-    _write_text(folder / "results.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    _write_text(folder / "feedback.md", feedback_markdown(report))
-    _write_text(folder / FEEDBACK_HTML, render_feedback(data, student=report.student or None))
+    write_text(folder / "results.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    write_text(folder / "feedback.md", feedback_markdown(report))
+    write_text(folder / FEEDBACK_HTML, render_feedback(data, student=report.student or None))
 
 
 def write_grades(path: Path, reports: Iterable[GradeReport]) -> None:
-    _write_text(path, grades_csv(reports))
+    write_text(path, grades_csv(reports))
 
 
 def append_log(path: Path, text: str) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import NOTEBOOKS, PROJECT_ROOT
+from autograder.paths import NOTEBOOKS, PROJECT_ROOT
 from autograder.cli import main
 
 pytestmark = pytest.mark.slow

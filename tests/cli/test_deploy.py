@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autograder import PROJECT_ROOT
+from autograder.paths import PROJECT_ROOT
 from autograder.cli import build_parser
+
+pytestmark = pytest.mark.slow  # starts processes
 
 DEPLOY = PROJECT_ROOT / "deploy"
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import PROJECT_ROOT
+from autograder.paths import PROJECT_ROOT
 from autograder.cli import main
 
 pytestmark = pytest.mark.slow
@@ -177,7 +177,8 @@ def test_a_shard_refuses_an_output_folder_graded_with_another_seed(six_students,
     out = tmp_path / "out"
     (out / ".shards" / "reports").mkdir(parents=True)
     student = sorted(path.name for path in six_students.iterdir())[0]
-    from autograder.grade import GradeReport, encode_report
+    from autograder.grading.answer import encode_report
+    from autograder.grading.model import GradeReport
 
     (out / ".shards" / "reports" / f"{student}.json").write_bytes(encode_report(GradeReport(student, 999)))
     code = main(["grade", str(six_students), "--out", str(out), "--shard", "1/2", "--seed", SEED])

@@ -10,15 +10,16 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import bench_gradescope_resources as bench  # noqa: E402
+
+pytestmark = pytest.mark.slow
 
 #: Gradescope's default limits and its default overall timeout.
 MEMORY_MB, CPUS, TIMEOUT_S = 768, 0.5, 600
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(bench.cgroups_available() is not None,
                     reason=f"cgroup measurement unavailable: {bench.cgroups_available()}")
 def test_one_submission_fits_gradescopes_default_container(capsys):
