@@ -9,7 +9,9 @@ hidden tests and the instructor's source notebooks). Gradescope unzips it into
 ``run_autograder`` calls ``python -m autograder gradescope-run``, which gathers the
 four notebooks from ``/autograder/submission`` (top level, sub-folders or zip files)
 and grades them with ``autograder.grading.grade.grade_path``, the very function local grading
-uses, so the two cannot drift. ``AUTOGRADER_ROOT`` (default ``/autograder``) moves the
+uses, so the two cannot drift. The seed comes from the submission's id in
+``/autograder/submission_metadata.json``, so a regrade of a submission gives it the same
+grade. ``AUTOGRADER_ROOT`` (default ``/autograder``) moves the
 whole layout, which is how the tests run it anywhere.
 
 The hidden tests and source notebooks are made readable by root only, and every
@@ -20,6 +22,7 @@ written: when grading itself fails, it says so without a word of the tests.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -50,14 +53,27 @@ apt-get install -y --no-install-recommends python3 python3-venv python3-pip
 # the sandbox drops to an unprivileged uid and must still import numpy and torch.
 python3 -m venv /autograder/venv
 /autograder/venv/bin/pip install --upgrade pip
-# The CPU build of torch: the CUDA one is several GB and no GPU is used.
-/autograder/venv/bin/pip install torch --index-url https://download.pytorch.org/whl/cpu
+# The CPU build of torch (the CUDA one is several GB and no GPU is used), at the version
+# the grader was tested with where this bundle was built.
+/autograder/venv/bin/pip install torch=={torch_version} --index-url https://download.pytorch.org/whl/cpu
 /autograder/venv/bin/pip install -e /autograder/source
 # The hidden tests and the solutions: root only.
 chmod -R go-rwx /autograder/source/grading_tests /autograder/source/source
 # Warm the bytecode caches so the first submission does not pay for them.
 /autograder/venv/bin/python -c "import numpy, torch, IPython, matplotlib, pytest"
 """
+
+
+def tested_torch_version() -> str:
+    """The torch installed here, where the project's tests ran, without its local part
+    (``2.13.0+cpu`` -> ``2.13.0``): what setup.sh pins."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch").split("+")[0]
+    except PackageNotFoundError:
+        raise InstructorError("torch is not installed here: the bundle pins the torch version the grader "
+                              "was tested with, so build it where the tests run (make install)") from None
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Gradescope runs this as root for every submission; it writes results/results.json.
@@ -89,7 +105,7 @@ def build_bundle(out_dir: Path, project_root: Path = PROJECT_ROOT) -> Path:
             raise InstructorError(f"source/backprop/{stem}.ipynb is missing; the bundle needs all four")
     bundle = out_dir / "autograder.zip"
     with zipfile.ZipFile(bundle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        _add_text(archive, "setup.sh", SETUP_SH)
+        _add_text(archive, "setup.sh", SETUP_SH.replace("{torch_version}", tested_torch_version()))
         _add_text(archive, "run_autograder", RUN_AUTOGRADER)
         for relative in BUNDLED:
             path = project_root / relative
@@ -167,7 +183,10 @@ def run_in_container(root: Path) -> int:
             from autograder.grading.grade import grade_path
             from autograder.outputs.words import format_points
 
-            reports = grade_path(folder, results_dir, progress=False, single=True)
+            seed = seed_from_metadata(root / "submission_metadata.json")
+            if seed is None:
+                print("no submission id in submission_metadata.json: grading with a fresh seed")
+            reports = grade_path(folder, results_dir, progress=False, single=True, seed=seed)
         print(f"graded: {format_points(reports[0].score)} / {format_points(reports[0].max_score)}")
         return 0
     except Exception as error:  # noqa: BLE001 - the edge: Gradescope must get a valid file
@@ -176,6 +195,25 @@ def run_in_container(root: Path) -> int:
         public = str(error) if isinstance(error, InstructorError) else type(error).__name__
         _write_failure(results_dir / "results.json", public)
         return 0
+
+
+def submission_seed(submission_id: int | str) -> int:
+    """The hidden tests' seed for a Gradescope submission: the same for every run of that
+    submission ("Regrade all" gives the same grade), another for every other submission."""
+    digest = hashlib.sha256(f"backprop-gradescope-submission:{submission_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def seed_from_metadata(path: Path) -> int | None:
+    """The seed of the submission ``submission_metadata.json`` describes (its ``id``);
+    None when there is no such file or id (then a fresh seed is drawn, as locally)."""
+    try:
+        submission_id = json.loads(Path(path).read_text(encoding="utf-8")).get("id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if isinstance(submission_id, bool) or not isinstance(submission_id, (int, str)) or submission_id == "":
+        return None
+    return submission_seed(submission_id)
 
 
 def _lock_private(project_root: Path) -> None:
