@@ -209,3 +209,39 @@ def test_the_penalty_sits_on_each_notebook_as_nbgraders_autograde_puts_it(late_c
         assert submission.total_seconds_late == 2.5 * 3600
         assert {notebook.name: notebook.late_submission_penalty for notebook in submission.notebooks} == \
             {stem: 3.0 for stem in NOTEBOOKS}
+
+
+# ----------------------------------------------------------------------------- shards
+
+
+def test_shards_leave_the_gradebook_to_merge_which_writes_it_once(tmp_path):
+    from nbgrader.api import Gradebook, MissingEntry
+
+    course = make_course(tmp_path)
+    for student, folder in (("alice", SOURCE), ("bob", PROJECT_ROOT / "release" / "backprop")):
+        target = course / "submitted" / student / "backprop"
+        shutil.copytree(folder, target)
+        (target / "timestamp.txt").write_text("2026-11-20 11:00:00.000000 UTC")
+        (target / "submission_secret.txt").write_text(f"{student}-secret")
+    grading = tmp_path / "grading"
+    for shard in ("1/2", "2/2"):
+        assert main(["grade", str(course / "submitted"), "--out", str(grading), "--shard", shard, "--seed", SEED]) == 0
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        with pytest.raises(MissingEntry):
+            gradebook.find_submission("backprop", "alice")
+    assert not (course / "feedback").exists()
+
+    assert main(["merge", str(grading), "--nbgrader", str(course / "submitted")]) == 0
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        assert gradebook.find_submission("backprop", "alice").score == 100
+        assert gradebook.find_submission("backprop", "bob").score == 0
+    for student in ("alice", "bob"):
+        pages = {path.stem: path.read_text() for path in (course / "feedback" / student / "backprop").glob("*.html")}
+        assert sorted(pages) == list(NOTEBOOKS)
+        assert set(pages.values()) == {(grading / student / "feedback.html").read_text()}
+
+
+def test_a_shard_does_not_take_nbgrader(tmp_path, capsys):
+    code = main(["grade", str(tmp_path / "submitted"), "--out", str(tmp_path / "out"), "--shard", "1/2",
+                 "--seed", SEED, "--nbgrader"])
+    assert code == 2 and "merge" in capsys.readouterr().err
