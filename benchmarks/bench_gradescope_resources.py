@@ -6,8 +6,9 @@
 Gradescope runs ``run_autograder`` once per submission in a fresh container with, by
 default, 768 MB of memory and half a virtual CPU (its "Autograder Settings" raise both).
 This script builds ``autograder.zip`` with ``python -m autograder gradescope``, unzips it
-into a Gradescope-like root (``source/``, ``submission/``, ``results/``), puts the
-solution notebooks (or ``--submission``) in ``submission/``, and runs the bundle's own
+into a Gradescope-like root (``source/``, ``submission/``, ``results/`` and a
+``submission_metadata.json``, whose id fixes the seed), puts the solution notebooks (or
+``--submission``) in ``submission/``, and runs the bundle's own
 ``run_autograder`` inside new cgroups (v1: memory, cpu, cpuacct, pids) with those limits:
 the CPU as a CFS quota, the memory as a hard limit (and memory+swap, so nothing swaps).
 
@@ -45,6 +46,8 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
 CFS_PERIOD_US = 100_000
 MB = 1 << 20
+#: The submission id every run is given, so every run grades the same inputs.
+SUBMISSION_ID = 271828
 
 
 # ----------------------------------------------------------------------------- cgroups
@@ -145,6 +148,8 @@ def gradescope_root(bundle: Path, submission: Path, parent: Path) -> Path:
         (root / "source" / script).chmod(0o755)
     shutil.copytree(submission, root / "submission")
     (root / "results").mkdir()
+    # Gradescope's description of the submission: its id fixes the hidden tests' seed.
+    (root / "submission_metadata.json").write_text(json.dumps({"id": SUBMISSION_ID, "previous_submissions": []}))
     return root
 
 
