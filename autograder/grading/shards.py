@@ -11,8 +11,10 @@ folder can take, since the grader skips dot-folders):
 
 * ``reports/<student>.json``: the student's whole ``GradeReport``, written after their
   other files, so it marks them finished. A shard run again (a Pod retried, a requeued
-  Slurm task) grades only the students of its slice without one. A record made with
-  another seed is refused: the shards of one grading share a seed.
+  Slurm task) grades only the students of its slice without one, and those whose
+  grading failed (the grader's trouble, never the student's). A record made with
+  another seed is refused: the shards of one grading share a seed. As root the sandboxes
+  see ``OUT`` covered by an empty mount, so no submission can forge another's record.
 * ``K-of-N.log``: the shard's instructor log (``grader.log`` is the merge's).
 * ``K-of-N.json``: written when the shard is done: the tree, the seed, its students.
 
