@@ -10,7 +10,9 @@ into a Gradescope-like root (``source/``, ``submission/``, ``results/`` and a
 ``submission_metadata.json``, whose id fixes the seed), puts the solution notebooks (or
 ``--submission``) in ``submission/``, and runs the bundle's own
 ``run_autograder`` inside new cgroups (v1: memory, cpu, cpuacct, pids) with those limits:
-the CPU as a CFS quota, the memory as a hard limit (and memory+swap, so nothing swaps).
+the CPU as a CFS quota (with a high ``cpu.shares``, so the group gets its quota even on a
+busy machine, as a container gets its allocation), the memory as a hard limit (and
+memory+swap, so nothing swaps).
 
 Printed, per run and as the median of ``--runs``: the wall time, the CPU time the cgroup
 used (``cpuacct.usage``), the time the quota throttled it, the peak memory the kernel
@@ -46,6 +48,9 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
 CFS_PERIOD_US = 100_000
 MB = 1 << 20
+#: cpu.shares of the measured group (the default is 1024 per task or group): enough to
+#: get its whole quota beside a dozen busy processes.
+RESERVED_SHARES = 16 * 1024
 #: The submission id every run is given, so every run grades the same inputs.
 SUBMISSION_ID = 271828
 
@@ -89,6 +94,9 @@ class Cgroup:
             swap_limit.write_text(str(memory_bytes))  # memory + swap: no swapping past the limit
         (self.paths["cpu"] / "cpu.cfs_period_us").write_text(str(CFS_PERIOD_US))
         (self.paths["cpu"] / "cpu.cfs_quota_us").write_text(str(int(cpus * CFS_PERIOD_US)))
+        # A container is guaranteed its CPUs; on a busy machine a group at the default
+        # weight gets far less than its quota. A high weight makes the quota the bound.
+        (self.paths["cpu"] / "cpu.shares").write_text(str(RESERVED_SHARES))
 
     def join(self) -> None:
         """Put the calling process in every group (runs in the child before exec)."""
@@ -189,7 +197,8 @@ def measure(root: Path, *, memory_bytes: int, cpus: float, python: str) -> Run:
             peak_charged_mb=group.number("memory", "memory.max_usage_in_bytes") / MB,
             peak_anonymous_mb=peaks["anonymous"] / MB,
             peak_tasks=peaks["tasks"],
-            limit_hits=group.number("memory", "memory.failcnt"),
+            limit_hits=max(group.number("memory", name) for name in ("memory.failcnt", "memory.memsw.failcnt")
+                           if (group.paths["memory"] / name).exists()),
             oom_kills=oom,
             score=_score(root / "results" / "results.json"),
         )

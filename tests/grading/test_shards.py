@@ -65,7 +65,8 @@ def cohort(tmp_path_factory):
     started = time.perf_counter()
     finish(grader("grade", str(submitted), "--out", str(root / "batch"), "--seed", SEED, "--jobs", "2"))
     batch_seconds = time.perf_counter() - started
-    print(f"\nthree shards at once and the merge: {shard_seconds:.1f} s; one batch: {batch_seconds:.1f} s")
+    print(f"\nthree shards at once and the merge: {shard_seconds:.1f} s; one batch: {batch_seconds:.1f} s "
+          f"(load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     return root, outputs
 
 
