@@ -19,7 +19,8 @@ used (``cpuacct.usage``), the time the quota throttled it, the peak memory the k
 charged to the cgroup (``memory.max_usage_in_bytes``, which counts page cache the run
 brought in) and the peak of its anonymous memory (``rss`` + ``shmem`` of ``memory.stat``,
 sampled every 20 ms), the peak number of tasks, how often the limit was hit
-(``memory.failcnt``), OOM kills, and the score ``results.json`` got.
+(``memory.failcnt``), OOM kills, and the score ``results.json`` got; a run still going
+after Gradescope's default timeout (10 minutes) is stopped, as Gradescope stops it.
 
 Needs root and cgroup v1 mounted at /sys/fs/cgroup/{memory,cpu,cpuacct,pids}. The page
 cache is warm (torch's libraries were read before), as it is for every submission but
@@ -48,6 +49,8 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
 CFS_PERIOD_US = 100_000
 MB = 1 << 20
+#: Gradescope's default overall timeout: a run still going then is stopped.
+TIMEOUT_S = 600
 #: cpu.shares of the measured group (the default is 1024 per task or group): enough to
 #: get its whole quota beside a dozen busy processes.
 RESERVED_SHARES = 16 * 1024
@@ -143,6 +146,7 @@ class Run:
     limit_hits: int
     oom_kills: int
     score: float | None
+    timed_out: bool = False
 
 
 def gradescope_root(bundle: Path, submission: Path, parent: Path) -> Path:
@@ -161,7 +165,7 @@ def gradescope_root(bundle: Path, submission: Path, parent: Path) -> Path:
     return root
 
 
-def measure(root: Path, *, memory_bytes: int, cpus: float, python: str) -> Run:
+def measure(root: Path, *, memory_bytes: int, cpus: float, python: str, timeout: float = TIMEOUT_S) -> Run:
     group = Cgroup(f"bench-gradescope-{os.getpid()}-{time.monotonic_ns()}", memory_bytes, cpus)
     peaks = {"anonymous": 0, "tasks": 0}
     done = threading.Event()
@@ -181,13 +185,17 @@ def measure(root: Path, *, memory_bytes: int, cpus: float, python: str) -> Run:
     try:
         sampler.start()
         started = time.perf_counter()
-        done_process = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, cwd=root,
-                                      preexec_fn=group.join, capture_output=True, text=True, timeout=900)
+        timed_out = False
+        try:
+            done_process = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, cwd=root,
+                                          preexec_fn=group.join, capture_output=True, text=True, timeout=timeout)
+            if done_process.returncode != 0:
+                sys.stderr.write(done_process.stdout[-2000:] + done_process.stderr[-2000:])
+        except subprocess.TimeoutExpired:  # as Gradescope does: the run is stopped, whatever it was doing
+            timed_out = True
         wall = time.perf_counter() - started
         done.set()
         sampler.join()
-        if done_process.returncode != 0:
-            sys.stderr.write(done_process.stdout[-2000:] + done_process.stderr[-2000:])
         cpu_stat = group.stat("cpu", "cpu.stat")
         oom = group.stat("memory", "memory.oom_control").get("oom_kill", 0)
         run = Run(
@@ -200,7 +208,8 @@ def measure(root: Path, *, memory_bytes: int, cpus: float, python: str) -> Run:
             limit_hits=max(group.number("memory", name) for name in ("memory.failcnt", "memory.memsw.failcnt")
                            if (group.paths["memory"] / name).exists()),
             oom_kills=oom,
-            score=_score(root / "results" / "results.json"),
+            score=None if timed_out else _score(root / "results" / "results.json"),
+            timed_out=timed_out,
         )
     finally:
         done.set()
@@ -256,6 +265,8 @@ def measure_submission(submission: Path | None = None, *, memory_mb: int = 768, 
 
 def _line(run: Run) -> str:
     score = "no results.json" if run.score is None else f"score {run.score:g}"
+    if run.timed_out:
+        score = f"stopped at the {TIMEOUT_S // 60:g}-minute timeout, no results.json"
     return (f"wall {run.wall_s:.1f} s, CPU {run.cpu_s:.1f} s (throttled {run.throttled_s:.1f} s), "
             f"peak memory {run.peak_charged_mb:.0f} MB charged / {run.peak_anonymous_mb:.0f} MB anonymous, "
             f"{run.peak_tasks} tasks at most, limit hit {run.limit_hits} times, {run.oom_kills} OOM kills, {score}")

@@ -16,8 +16,8 @@ import bench_gradescope_resources as bench  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-#: Gradescope's default limits and its default overall timeout.
-MEMORY_MB, CPUS, TIMEOUT_S = 768, 0.5, 600
+#: Gradescope's default limits.
+MEMORY_MB, CPUS = 768, 0.5
 
 
 @pytest.mark.skipif(bench.cgroups_available() is not None,
@@ -29,5 +29,5 @@ def test_one_submission_fits_gradescopes_default_container(capsys):
     assert run.score == 100, "the solution must get full marks inside the limits"
     assert run.oom_kills == 0 and run.limit_hits == 0, "nothing may be killed or squeezed for memory"
     assert run.peak_charged_mb < MEMORY_MB
-    assert run.wall_s < TIMEOUT_S
+    assert not run.timed_out and run.wall_s < bench.TIMEOUT_S
     assert run.throttled_s > 0, "the CPU quota must really have applied"
