@@ -520,14 +520,14 @@ def main(argv=None) -> int:
 
     from autograder.grading.suite import run_hidden_tests
     from autograder.inprocess import InProcessSubmission
-    from autograder.paths import PROJECT_ROOT
+    from autograder.paths import SOURCE_DIR
 
     parser = argparse.ArgumentParser(description="Grade every catalogued mistake; print or write the table.")
     parser.add_argument("--write", metavar="PATH", help="write the Markdown table there (default: print it)")
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args(argv)
 
-    solution = InProcessSubmission(PROJECT_ROOT / "source" / "backprop")
+    solution = InProcessSubmission(SOURCE_DIR)
     rows, problems = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for index, mistake in enumerate(MISTAKES):

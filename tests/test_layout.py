@@ -81,3 +81,21 @@ def test_no_module_imports_one_that_imports_it_back():
 
     cycles = sorted({tuple(sorted((a, b))) for a in graph for b in graph[a] if reaches(b, a)})
     assert not cycles, f"import cycles: {cycles}"
+
+
+def test_no_module_reads_another_modules_private_names():
+    """``from autograder.x import y`` then ``y._z``, or ``import autograder.x`` then
+    ``autograder.x._z``: a name that starts with ``_`` is its module's own."""
+    readings = []
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        modules = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                   and (node.module or "").startswith("autograder") for alias in node.names}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and isinstance(node.value, ast.Name) and node.value.id in modules):
+                readings.append(f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}: {node.value.id}.{node.attr}")
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("autograder"):
+                readings += [f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}: imports {alias.name}"
+                             for alias in node.names if alias.name.startswith("_")]
+    assert not readings, "\n".join(readings)

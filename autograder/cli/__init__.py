@@ -20,7 +20,7 @@ COMMANDS = {
     "release": ("autograder.cli.release", "build release/ from source/ with nbgrader and check it"),
     "demo": ("autograder.cli.demo", "build the release and grade the example submissions"),
     "gradescope": ("autograder.cli.gradescope", "write autograder.zip, the bundle to upload to Gradescope"),
-    "gradescope-run": ("autograder.cli.gradescope:RunCommand", "grade inside Gradescope's container (run_autograder calls this)"),
+    "gradescope-run": ("autograder.cli.gradescope_run", "grade inside Gradescope's container (run_autograder calls this)"),
     "report": ("autograder.cli.report", "write the class report (report.html, report.csv) of a grading output folder"),
     "merge": ("autograder.cli.merge", "join the shards of a grading (grade --shard K/N) into one batch's output"),
 }

@@ -21,6 +21,7 @@ from autograder.grading.submissions import find_submissions
 from autograder.grading.templates import default_limits
 from autograder.outputs import results
 from autograder.outputs.gradebook import record_in_gradebook
+from autograder.outputs.words import GRADER_LOG
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
         record_in_gradebook(course_root, Path(args.path), reports)
     failed = [report.student for report in reports if report.failure is not None]
     if failed:
+        log = shards.log_path(args.out, args.shard) if args.shard is not None else Path(args.out) / GRADER_LOG
         print(f"error: grading failed for {len(failed)} submission(s) ({', '.join(failed[:5])}); "
-              f"details in {Path(args.out) / 'grader.log'}", file=sys.stderr)
+              f"details in {log}", file=sys.stderr)
         return 1
     return 0

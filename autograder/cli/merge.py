@@ -21,6 +21,7 @@ from autograder.grading.grade import write_batch
 from autograder.grading.shards import STATE_DIR, gather
 from autograder.outputs import results
 from autograder.outputs.gradebook import record_in_gradebook
+from autograder.outputs.words import GRADER_LOG
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +50,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"merged {len(reports)} students into {destination} (seed {seed})")
     if failed:
         print(f"error: grading failed for {len(failed)} submission(s) ({', '.join(failed[:5])}); "
-              f"details in {destination / 'grader.log'}", file=sys.stderr)
+              f"details in {destination / GRADER_LOG}", file=sys.stderr)
         return 1
     return 0

@@ -33,6 +33,7 @@ from autograder.grading.shards import Shard
 from autograder.grading.submissions import check_sources, find_submissions, inside, keep_off_sys_path, read_submission
 from autograder.grading.templates import IN_PROCESS, SharedTemplate, default_limits, open_template, tidy_template
 from autograder.outputs import results
+from autograder.outputs.words import GRADER_LOG, GRADES_CSV
 
 # ----------------------------------------------------------------------------- grading
 
@@ -194,7 +195,7 @@ def _grade_and_write(path: Path, out: Path, submissions: list[Submission], batch
     try:
         out.mkdir(parents=True, exist_ok=True)
         if shard is None:
-            log_path = out / "grader.log"
+            log_path = out / GRADER_LOG
             log_path.write_text(f"grading {path} with seed {seed}\n", encoding="utf-8")
         else:  # a shard run again keeps what its earlier runs logged
             log_path = shards.log_path(out, shard)
@@ -243,7 +244,7 @@ def _grade_and_write(path: Path, out: Path, submissions: list[Submission], batch
 def write_class_files(out: Path, reports: Iterable[GradeReport], log_path: Path) -> None:
     """What a batch writes once at its end, beside the students' folders: grades.csv and
     the class report."""
-    results.write_grades(out / "grades.csv", reports)
+    results.write_grades(out / GRADES_CSV, reports)
     _write_class_report(out, log_path)
 
 
@@ -253,7 +254,7 @@ def write_batch(out: Path, reports: Sequence[GradeReport], header: str) -> None:
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        log_path = out / "grader.log"
+        log_path = out / GRADER_LOG
         log_path.write_text(header, encoding="utf-8")
     except OSError as error:
         raise InstructorError(f"cannot write to {out}: {error.strerror}") from None

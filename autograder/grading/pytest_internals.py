@@ -21,7 +21,8 @@ from autograder.errors import InstructorError
 TESTED_MAJOR = 9
 
 
-def _check_version() -> None:
+def check_version() -> None:
+    """Refuse any pytest but the major version this module was written for."""
     major = int(pytest.__version__.split(".")[0])
     if major != TESTED_MAJOR:
         raise InstructorError(
@@ -30,7 +31,7 @@ def _check_version() -> None:
             f"(pyproject.toml) or port autograder/grading/pytest_internals.py")
 
 
-_check_version()
+check_version()
 
 
 def make_config(args: Sequence[str], plugins: Sequence[object]) -> pytest.Config:

@@ -47,12 +47,18 @@ from autograder.outputs.feedback import (
     total_score,
 )
 from autograder.outputs.svg import histogram_svg
-from autograder.outputs.words import PROBLEM_KINDS, TOTAL, ProblemKind, points_range
+from autograder.outputs.words import (
+    GRADES_CSV,
+    PROBLEM_KINDS,
+    REPORT_CSV,
+    REPORT_HTML,
+    RESULTS_JSON,
+    TOTAL,
+    ProblemKind,
+    points_range,
+)
 from autograder.outputs.words import format_points as points
 
-REPORT_HTML = "report.html"
-REPORT_CSV = "report.csv"
-RESULTS_JSON = "results.json"
 #: How many mistakes the report lists before folding the rest away.
 TOP_MISTAKES = 15
 #: Diagnosis keys that describe a broken submission rather than a mistake in the maths.
@@ -171,7 +177,7 @@ def _load_one(student: str, folder: Path) -> Submission:
 
 def _students_in_grades_csv(out_dir: Path) -> list[str]:
     try:
-        with open(out_dir / "grades.csv", newline="", encoding="utf-8") as handle:
+        with open(out_dir / GRADES_CSV, newline="", encoding="utf-8") as handle:
             return [row["student"] for row in csv.DictReader(handle) if row.get("student")]
     except (OSError, KeyError, csv.Error):
         return []

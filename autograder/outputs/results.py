@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Iterable
 
 from autograder.grading.model import GradeReport
-from autograder.outputs.words import HAND_GRADED_NOTE, TOTAL, format_points, rounded_points
+from autograder.outputs.words import (
+    FEEDBACK_HTML,
+    FEEDBACK_MD,
+    HAND_GRADED_NOTE,
+    RESULTS_JSON,
+    TOTAL,
+    format_points,
+    rounded_points,
+)
 from autograder.paths import NOTEBOOKS
 
 GRADING_FAILED = ("Grading failed: the grader itself ran into a problem, so this score "
@@ -143,11 +151,11 @@ def write_text(path: Path, text: str) -> None:
 def write_report(folder: Path, report: GradeReport) -> None:
     """``folder/results.json``, ``feedback.md`` and ``feedback.html`` for one submission.
     The HTML page is rendered from the results.json content alone (``autograder.outputs.feedback``)."""
-    from autograder.outputs.feedback import FEEDBACK_HTML, render_feedback
+    from autograder.outputs.feedback import render_feedback
 
     data = results_json(report)
-    write_text(folder / "results.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    write_text(folder / "feedback.md", feedback_markdown(report))
+    write_text(folder / RESULTS_JSON, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    write_text(folder / FEEDBACK_MD, feedback_markdown(report))
     write_text(folder / FEEDBACK_HTML, render_feedback(data, student=report.student or None))
 
 

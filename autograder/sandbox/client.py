@@ -26,7 +26,7 @@ checks at start that this uid can read the interpreter and its packages and rais
 (``PR_SET_PDEATHSIG``), so start it from one that outlives it, such as the main thread.
 
 ``SandboxSubmission(template, notebooks, limits=None)``: ``notebooks`` maps a stem to
-its prepared cells (``execute.prepare_notebook``) or to the ``SubmissionError`` every
+its prepared cells (``notebooks.read.prepare_notebook``) or to the ``SubmissionError`` every
 call to it raises; a stem not in it is ``NotebookMissing``. ``notebook(stem)``
 returns the same ``autograder.handles.Notebook`` the in-process provider does. A
 notebook's sandbox is forked on the first call to it (a missing notebook costs no

@@ -19,16 +19,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.cli.gradescope import (MAX_UNZIPPED_BYTES, build_bundle, collect_notebooks, seed_from_metadata,
-                                       submission_seed)
+from autograder.cli.gradescope import build_bundle
+from autograder.cli.gradescope_run import MAX_UNZIPPED_BYTES, collect_notebooks, seed_from_metadata, submission_seed
 from autograder.outputs.results import schema_problems
-from autograder.paths import PROJECT_ROOT
+from autograder.paths import GRADING_TESTS_DIR, PROJECT_ROOT, RELEASE_DIR, SOURCE_DIR
 from grading_tests.mistakes import MISTAKES
 
 pytestmark = pytest.mark.slow  # runs Gradescope's run_autograder end to end
 
-SOURCE = PROJECT_ROOT / "source" / "backprop"
-RELEASE = PROJECT_ROOT / "release" / "backprop"
+SOURCE = SOURCE_DIR
+RELEASE = RELEASE_DIR
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +172,7 @@ def test_the_hidden_tests_and_solutions_cannot_be_read(gradescope_root):
     submit(gradescope_root, {("02_backward", "forward"): READER.replace("{root}", str(gradescope_root))})
     data = run_autograder(gradescope_root)
     text = json.dumps(data)
-    secrets = [line.strip() for path in [*(PROJECT_ROOT / "grading_tests").glob("*.py"),
+    secrets = [line.strip() for path in [*GRADING_TESTS_DIR.glob("*.py"),
                                          SOURCE / "02_backward.ipynb"]
                for line in path.read_text().splitlines() if len(line.strip()) > 40]
     assert not [line for line in secrets if json.dumps(line)[1:-1] in text]

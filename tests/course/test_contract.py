@@ -13,10 +13,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.paths import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT
+from autograder.paths import NOTEBOOKS, PROJECT_ROOT, RELEASE_DIR, SOURCE_DIR
 
-SOURCE = PROJECT_ROOT / "source" / ASSIGNMENT
-RELEASE = PROJECT_ROOT / "release" / ASSIGNMENT
+SOURCE = SOURCE_DIR
+RELEASE = RELEASE_DIR
 #: Where DESIGN.md says the binding contract lives (next to the repository, not in it).
 ASSIGNMENT_MD = PROJECT_ROOT.parent / "shared" / "ASSIGNMENT.md"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.paths import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT
+from autograder.paths import NOTEBOOKS, RELEASE_DIR, SOURCE_DIR
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +78,7 @@ def assert_kernel_survived(notebook) -> None:
 
 @pytest.fixture(scope="module", params=NOTEBOOKS)
 def source_run(request, tmp_path_factory):
-    notebook, seconds = execute(PROJECT_ROOT / "source" / ASSIGNMENT / f"{request.param}.ipynb",
+    notebook, seconds = execute(SOURCE_DIR / f"{request.param}.ipynb",
                                 tmp_path_factory.mktemp("source-run"))
     print(f"\nsource {request.param}: {seconds:.1f} s")
     return notebook
@@ -86,7 +86,7 @@ def source_run(request, tmp_path_factory):
 
 @pytest.fixture(scope="module", params=NOTEBOOKS)
 def release_run(request, tmp_path_factory):
-    notebook, seconds = execute(PROJECT_ROOT / "release" / ASSIGNMENT / f"{request.param}.ipynb",
+    notebook, seconds = execute(RELEASE_DIR / f"{request.param}.ipynb",
                                 tmp_path_factory.mktemp("release-run"))
     print(f"\nrelease {request.param}: {seconds:.1f} s")
     return notebook

@@ -25,15 +25,15 @@ import pytest
 
 from autograder.cli import main
 from autograder.outputs import results
-from autograder.paths import PROJECT_ROOT
+from autograder.paths import EXAMPLES_DIR, GRADING_TESTS_DIR, RELEASE_DIR, SOURCE_DIR
 from autograder.sandbox.limits import SANDBOX_UID_BASE
 from autograder.sandbox.processes import children_by_parent
 
 pytestmark = pytest.mark.slow
 
-SOURCE = PROJECT_ROOT / "source" / "backprop"
-RELEASE = PROJECT_ROOT / "release" / "backprop"
-TYPICAL_MISTAKES = PROJECT_ROOT / "examples" / "submitted" / "typical_mistakes" / "backprop"
+SOURCE = SOURCE_DIR
+RELEASE = RELEASE_DIR
+TYPICAL_MISTAKES = EXAMPLES_DIR / "submitted" / "typical_mistakes" / "backprop"
 SEED = 11
 LIMITS = ["--cell-timeout", "4", "--call-timeout", "4"]
 HONEST = {"honest_correct": SOURCE, "honest_stubs": RELEASE, "honest_mistakes": TYPICAL_MISTAKES}
@@ -306,7 +306,7 @@ def graded(tmp_path_factory):
     tree, out = root / "submitted", root / "out"
     canary = root / "imported"
     listener = Listener()
-    paths = {"out": out, "tests": PROJECT_ROOT / "grading_tests", "source": SOURCE, "port": listener.port,
+    paths = {"out": out, "tests": GRADING_TESTS_DIR, "source": SOURCE, "port": listener.port,
              "grader": os.getpid()}
     for student, source in HONEST.items():
         shutil.copytree(source, tree / student / "backprop")

@@ -21,13 +21,13 @@ from autograder import paths
 from autograder.cli import main
 from autograder.grading import grade
 from autograder.outputs import results
-from autograder.paths import PROJECT_ROOT
+from autograder.paths import RELEASE_DIR, SOURCE_DIR
 from autograder.sandbox.processes import children_by_parent
 
 pytestmark = pytest.mark.slow  # grades real submissions: a sandbox template and forked children
 
-SOURCE = PROJECT_ROOT / "source" / "backprop"
-RELEASE = PROJECT_ROOT / "release" / "backprop"
+SOURCE = SOURCE_DIR
+RELEASE = RELEASE_DIR
 SEED = 7
 
 

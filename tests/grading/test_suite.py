@@ -20,11 +20,11 @@ import pytest
 
 from autograder.grading.suite import run_hidden_tests
 from autograder.inprocess import InProcessSubmission
-from autograder.paths import NOTEBOOKS, PROJECT_ROOT
+from autograder.paths import NOTEBOOKS, PROJECT_ROOT, RELEASE_DIR, SOURCE_DIR
 from grading_tests.mistakes import MISTAKES, Mistake, mistake_submission, outcome_row
 
-SOURCE = PROJECT_ROOT / "source" / "backprop"
-RELEASE = PROJECT_ROOT / "release" / "backprop"
+SOURCE = SOURCE_DIR
+RELEASE = RELEASE_DIR
 CONTRACT_POINTS = {"01_relu": 15.0, "02_backward": 30.0, "03_mlp": 35.0, "04_bce": 20.0}
 CONTRACT_FUNCTIONS = {
     "01_relu": {"relu", "relu_grad", "sigmoid", "sigmoid_grad", "numerical_gradient"},

@@ -18,12 +18,12 @@ import pytest
 from autograder.cli import release as release_command
 from autograder.errors import InstructorError
 from autograder.notebooks import release
-from autograder.paths import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT
+from autograder.paths import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT, RELEASE_DIR, SOURCE_DIR
 
 pytestmark = pytest.mark.slow
 
-COMMITTED = PROJECT_ROOT / "release" / ASSIGNMENT
-SOURCE = PROJECT_ROOT / "source" / ASSIGNMENT
+COMMITTED = RELEASE_DIR
+SOURCE = SOURCE_DIR
 
 
 def copy_course(target: Path) -> Path:

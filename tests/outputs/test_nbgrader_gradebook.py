@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from autograder.cli import main
-from autograder.paths import PROJECT_ROOT
+from autograder.paths import PROJECT_ROOT, SOURCE_DIR
 
 pytestmark = pytest.mark.slow  # runs nbgrader on a course
 
@@ -28,7 +28,7 @@ def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     course = tmp_path_factory.mktemp("course")
-    shutil.copytree(PROJECT_ROOT / "source" / "backprop", course / "source" / "backprop")
+    shutil.copytree(SOURCE_DIR, course / "source" / "backprop")
     shutil.copy(PROJECT_ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
     nbgrader(course, "generate_assignment", "backprop")
     for student, folder in (("alice", "source"), ("bob", "release")):

@@ -23,7 +23,7 @@ import pytest
 
 from autograder.errors import CallTimeout, InstructorError, NotPlainData, SandboxDied
 from autograder.handles import Handle
-from autograder.paths import PROJECT_ROOT
+from autograder.paths import GRADING_TESTS_DIR, PROJECT_ROOT
 from autograder.sandbox.client import Limits, Template
 
 pytestmark = pytest.mark.slow  # starts sandboxes and runs hostile notebooks in them
@@ -153,9 +153,9 @@ def test_network_is_unreachable_even_on_loopback(submit, template):
 
 
 def test_hidden_tests_and_source_notebooks_cannot_be_read(submit, template):
-    if str(PROJECT_ROOT / "grading_tests") not in template.isolation["hidden"]:
+    if str(GRADING_TESTS_DIR) not in template.isolation["hidden"]:
         pytest.skip("this kernel gives an unprivileged user no mount namespace")
-    hidden_file = next((PROJECT_ROOT / "grading_tests").glob("*.py"))
+    hidden_file = next(GRADING_TESTS_DIR.glob("*.py"))
     cells = [f"import os\ndef peek():\n    found = {{}}\n"
              f"    for path in ({str(hidden_file)!r}, {str(PROJECT_ROOT / 'source')!r}):\n"
              f"        try:\n"

@@ -22,6 +22,7 @@ from autograder.errors import (
 )
 from autograder.handles import Handle
 from autograder.sandbox.client import Limits, SandboxSubmission, Template
+from autograder.sandbox.processes import alive
 
 pytestmark = pytest.mark.slow  # starts sandbox templates and sandboxes
 
@@ -288,15 +289,7 @@ def test_close_leaves_no_sandbox_behind(template, submit):
     submission.notebook("n02").relu(np.ones(1))
     pids += list(submission.spawned)
     submission.close()
-    assert not [pid for pid in pids if _alive(pid)]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
+    assert not [pid for pid in pids if alive(pid)]
 
 
 def test_a_forked_grading_worker_can_use_the_template_and_clean_up(template):
@@ -310,7 +303,7 @@ def test_a_forked_grading_worker_can_use_the_template_and_clean_up(template):
             submission = SandboxSubmission(template, {"n01": [RELU, "import os\ndef pid():\n    return os.getpid()"]})
             pid = submission.notebook("n01").pid()
             submission.close()
-            os.write(write, f"{pid} {int(_alive(pid))} {int(template.alive())}".encode())
+            os.write(write, f"{pid} {int(alive(pid))} {int(template.alive())}".encode())
             code = 0
         finally:
             os._exit(code)
@@ -357,15 +350,15 @@ def test_channels_of_one_template_keep_their_sandboxes_apart(template):
         a, b = first.notebook("n01").pid(), second.notebook("n01").pid()
         job_a.sweep()
         job_a.kill_tree([b])
-        assert not _alive(a) and _alive(b)
+        assert not alive(a) and alive(b)
         assert second.notebook("n01").relu(np.array([-1.0, 2.0])).tolist() == [0.0, 2.0]
         first.close()
         third = SandboxSubmission(job_b, {"n01": [RELU, PID]})
         c = third.notebook("n01").pid()
     deadline = time.monotonic() + 5
-    while (_alive(b) or _alive(c)) and time.monotonic() < deadline:  # ended when their channel closed
+    while (alive(b) or alive(c)) and time.monotonic() < deadline:  # ended when their channel closed
         time.sleep(0.02)
-    assert not _alive(b) and not _alive(c)
+    assert not alive(b) and not alive(c)
     assert template.alive()
     second.close()  # nothing left to do, and no error for it
     third.close()
@@ -376,7 +369,7 @@ def test_closing_without_waiting_kills_at_once_and_the_template_reaps(template, 
     pids = [submission.notebook("n01").pid(), submission.notebook("n02").pid()]
     submission.close(wait=False)  # how grading ends a submission: SIGKILL, then on with the next one
     deadline = time.monotonic() + 5
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert not [pid for pid in pids if _alive(pid)]
+    assert not [pid for pid in pids if alive(pid)]
     assert template.sweep() == 0  # nothing left for the sweep after a submission
