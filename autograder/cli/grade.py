@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     failed = [report.student for report in reports if report.failure is not None]
     if failed:
         log = shards.log_path(args.out, args.shard) if args.shard is not None else Path(args.out) / GRADER_LOG
-        print(f"error: grading failed for {len(failed)} submission(s) ({', '.join(failed[:5])}); "
-              f"details in {log}", file=sys.stderr)
+        names = ", ".join(results.log_text(name, 60) for name in failed[:5])  # as safe on a terminal as in the log
+        print(f"error: grading failed for {len(failed)} submission(s) ({names}); details in {log}", file=sys.stderr)
         return 1
     return 0

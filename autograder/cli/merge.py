@@ -39,17 +39,20 @@ def run(args: argparse.Namespace) -> int:
         raise InstructorError("several output folders: say where the merged batch goes with --out")
     destination = (args.out or args.outs[0]).resolve()
     course_root = nbgrader_course(args.nbgrader) if args.nbgrader is not None else None
-    reports, _, seed = gather([out.resolve() for out in args.outs])
+    gathered = gather([out.resolve() for out in args.outs])
+    reports, seed = gathered.reports, gathered.seed
     sources = ", ".join(str(out) for out in args.outs)
-    write_batch(destination, reports, header=f"merged {len(reports)} students from the shards in {sources} "
-                                             f"(seed {seed}; each shard's own log is in {STATE_DIR}/)\n")
+    write_batch(destination, reports, skipped=gathered.skipped,
+                header=f"merged {len(reports)} students from the shards in {sources} "
+                       f"(seed {seed}; each shard's own log is in {STATE_DIR}/)\n")
     print(results.score_table(reports))
     if course_root is not None:
         record_in_gradebook(course_root, Path(args.nbgrader), reports)
     failed = [report.student for report in reports if report.failure is not None]
     print(f"merged {len(reports)} students into {destination} (seed {seed})")
     if failed:
-        print(f"error: grading failed for {len(failed)} submission(s) ({', '.join(failed[:5])}); "
+        names = ", ".join(results.log_text(name, 60) for name in failed[:5])  # as safe on a terminal as in the log
+        print(f"error: grading failed for {len(failed)} submission(s) ({names}); "
               f"details in {destination / GRADER_LOG}", file=sys.stderr)
         return 1
     return 0

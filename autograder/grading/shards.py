@@ -7,7 +7,7 @@ its students get exactly the grades one batch would give them.
 
 What a shard leaves in its output folder, besides each student's ``results.json``,
 ``feedback.md`` and ``feedback.html``, is kept under ``OUT/.shards/`` (a name no student
-folder can take, since the grader skips dot-folders):
+folder can take: it is one of the batch's reserved names):
 
 * ``reports/<student>.json``: the student's whole ``GradeReport``, written after their
   other files, so it marks them finished. A shard run again (a Pod retried, a requeued
@@ -16,7 +16,8 @@ folder can take, since the grader skips dot-folders):
   another seed is refused: the shards of one grading share a seed. As root the sandboxes
   see ``OUT`` covered by an empty mount, so no submission can forge another's record.
 * ``K-of-N.log``: the shard's instructor log (``grader.log`` is the merge's).
-* ``K-of-N.json``: written when the shard is done: the tree, the seed, its students.
+* ``K-of-N.json``: written when the shard is done: the tree, the seed, its students (and,
+  shard 1 only, the student folders of the tree that cannot be graded, for grades.csv).
 
 ``merge`` reads those from one or more output folders, refuses while a shard is missing
 or unfinished, and writes what a batch writes once at its end: every student's files
@@ -37,9 +38,10 @@ from autograder.errors import InstructorError
 from autograder.grading.answer import decode_report, encode_report
 from autograder.grading.model import GradeReport, Submission
 from autograder.outputs import results
+from autograder.outputs.words import SHARDS_DIR
 
 #: Under OUT: the shards' records, logs and manifests.
-STATE_DIR = ".shards"
+STATE_DIR = SHARDS_DIR
 #: A record larger than this is not one the grader wrote (a report is tens of kilobytes).
 MAX_RECORD_BYTES = 16 << 20
 
@@ -129,10 +131,12 @@ def finished(out: Path, submissions: Iterable[Submission], seed: int) -> dict[st
     return done
 
 
-def write_manifest(out: Path, shard: Shard, *, seed: int, path: Path, students: Sequence[str]) -> None:
-    """The shard is done: every student of its slice has a record."""
+def write_manifest(out: Path, shard: Shard, *, seed: int, path: Path, students: Sequence[str],
+                   skipped: Sequence[tuple[str, str]] = ()) -> None:
+    """The shard is done: every student of its slice has a record. ``skipped``: the tree's
+    folders that cannot be graded, kept by shard 1 only, so grades.csv lists them once."""
     manifest = {"shard": shard.index, "of": shard.count, "seed": seed, "submitted": str(path),
-                "students": list(students)}
+                "students": list(students), "skipped": [list(entry) for entry in skipped] if shard.index == 1 else []}
     results.write_text(state_dir(out) / f"{shard.name}.json", json.dumps(manifest, indent=1) + "\n")
 
 
@@ -146,6 +150,7 @@ class Manifest:
     seed: int
     submitted: str
     students: tuple[str, ...]
+    skipped: tuple[tuple[str, str], ...] = ()
 
 
 def _read_manifests(out: Path) -> list[Manifest]:
@@ -154,15 +159,26 @@ def _read_manifests(out: Path) -> list[Manifest]:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             manifests.append(Manifest(out, Shard(int(data["shard"]), int(data["of"])), int(data["seed"]),
-                                      str(data["submitted"]), tuple(str(name) for name in data["students"])))
+                                      str(data["submitted"]), tuple(str(name) for name in data["students"]),
+                                      tuple((str(name), str(reason)) for name, reason in data.get("skipped", ()))))
         except (OSError, ValueError, KeyError, TypeError):
             raise InstructorError(f"{path} is not a shard's manifest; run that shard again") from None
     return manifests
 
 
-def gather(outs: Sequence[Path]) -> tuple[list[GradeReport], dict[str, Path], int]:
-    """Every finished shard's reports from ``outs``: ``(reports, output folder of each
-    student, seed)``. Refuses while a shard of the grading is missing or unfinished."""
+@dataclass(frozen=True)
+class Gathered:
+    """What ``merge`` writes from: every student's report, by student, and the tree's
+    folders that could not be graded."""
+
+    reports: list[GradeReport]
+    seed: int
+    skipped: list[tuple[str, str]]
+
+
+def gather(outs: Sequence[Path]) -> Gathered:
+    """Every finished shard's reports from ``outs``. Refuses while a shard of the grading
+    is missing or unfinished."""
     manifests = []
     for out in outs:
         if not Path(out).is_dir():
@@ -185,8 +201,9 @@ def gather(outs: Sequence[Path]) -> tuple[list[GradeReport], dict[str, Path], in
         raise InstructorError(f"shard {missing[0]}/{count} has not finished ({len(missing)} of {count} missing); "
                               f"run it (again) with --shard {missing[0]}/{count} and the same --seed")
     (seed,) = seeds
-    reports, folders = [], {}
+    reports, folders, skipped = [], {}, []
     for manifest in manifests:
+        skipped += [entry for entry in manifest.skipped if entry not in skipped]
         for student in manifest.students:
             if student in folders:
                 raise InstructorError(f"{student} was graded by two shards; merge one grading at a time")
@@ -196,4 +213,4 @@ def gather(outs: Sequence[Path]) -> tuple[list[GradeReport], dict[str, Path], in
                                       f"{manifest.out}; run that shard again")
             reports.append(report)
             folders[student] = manifest.out
-    return sorted(reports, key=lambda report: report.student), folders, seed
+    return Gathered(sorted(reports, key=lambda report: report.student), seed, skipped)

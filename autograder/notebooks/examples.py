@@ -36,14 +36,17 @@ CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 _BEGIN, _END = re.escape(BEGIN_SOLUTION), re.escape(END_SOLUTION)
 _SOLUTION_REGION = re.compile(rf"^([ \t]*){_BEGIN}[^\n]*\n.*?^[ \t]*{_END}[^\n]*(\n|$)", re.MULTILINE | re.DOTALL)
 _MARKER_LINE = re.compile(rf"^[ \t]*({_BEGIN}|{_END})[^\n]*(\n|$)", re.MULTILINE)
+#: Notes for the TA inside a solution region (04's rubric): from the rule above this
+#: line to the end of the region. They are no part of any student's answer.
+_TA_NOTES = re.compile(rf"\s*^---[ \t]*\n(?:(?!^---).)*?^\*\*For the TA:.*?(?=^[ \t]*{_END})", re.MULTILINE | re.DOTALL)
 
 
 def strip_markers(notebook):
     """The notebook as a student who solved everything hands it in: the solution
-    markers' lines removed, code kept, outputs cleared."""
+    markers' lines and the TA's notes removed, code kept, outputs cleared."""
     notebook = copy.deepcopy(notebook)
     for cell in notebook.cells:
-        cell.source = _MARKER_LINE.sub("", cell_source(cell))
+        cell.source = _MARKER_LINE.sub("", _TA_NOTES.sub("\n", cell_source(cell)))
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None

@@ -47,12 +47,13 @@ MAX_SMALL_FILE = 4096
 
 
 def read_small_text(path: Path) -> str | None:
-    """A short text file nbgrader wrote, or None (missing, a link, too big, not text)."""
+    """A short text file nbgrader wrote in a student's folder, or None (missing, a link,
+    not a regular file, too big, not text): read as every file a student controls is."""
+    from autograder.notebooks import untrusted
+
     try:
-        if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_SMALL_FILE:
-            return None
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        return untrusted.read_bytes(path, max_bytes=MAX_SMALL_FILE).decode("utf-8")
+    except (untrusted.Unreadable, UnicodeDecodeError):
         return None
 
 

@@ -18,6 +18,10 @@ GRADES_CSV = "grades.csv"
 GRADER_LOG = "grader.log"
 REPORT_HTML = "report.html"
 REPORT_CSV = "report.csv"
+#: A batch's integrity flags, student -> flagged lines (instructor only).
+INTEGRITY_JSON = "integrity.json"
+#: A shard's records, log and manifest (``grade --shard``), read by ``merge``.
+SHARDS_DIR = ".shards"
 
 #: The name of the whole submission's score beside the notebooks' (grades.csv, the class report).
 TOTAL = "total"
@@ -31,6 +35,8 @@ HAND_GRADED_NOTE = ("The written derivation in 04_bce (10 points) is graded by h
 ERROR_LABELS = {
     "CallTimeout": "timed out",
     "SandboxDied": "crashed",
+    "FunctionStopped": "crashed its process twice; its other tests were not run",
+    "UncheckableValue": "returned a value that could not be checked",
     "NotebookMissing": "notebook missing",
     "FunctionMissing": "function not defined",
     "StudentException": "the code raised an exception",
@@ -45,6 +51,7 @@ ProblemKind = Literal["grading failed", "no results", "crashed", "timed out", "m
 PROBLEM_KINDS: dict[str, ProblemKind] = {
     "CallTimeout": "timed out",
     "SandboxDied": "crashed",
+    "FunctionStopped": "crashed",
     "NotebookMissing": "missing notebooks",
 }
 

@@ -140,3 +140,22 @@ def test_release_stub_cells_define_their_functions_without_error(release_run):
         m = cell.get("metadata", {}).get("nbgrader", {})
         if cell.cell_type == "code" and (m.get("solution") or m.get("grade_id") == "imports"):
             assert not [o for o in cell.outputs if o.output_type == "error"], m["grade_id"]
+
+
+def test_a_failing_public_check_reports_and_the_notebook_runs_on(tmp_path):
+    """In a real kernel, as *Run All* would: a wrong sigmoid prints a FAILED line, raises
+    nothing, and every later check still runs."""
+    from grading_tests.mistakes import MISTAKES, apply_mistake
+
+    mistake = next(m for m in MISTAKES if m.key == "sigmoid-naive")  # exact, but exp overflows and warns
+    source = nbformat.read(PROJECT_ROOT / "source" / ASSIGNMENT / "01_relu.ipynb", as_version=4)
+    path = tmp_path / "01_relu.ipynb"
+    nbformat.write(apply_mistake(source, mistake), path)
+    notebook, _ = execute(path, tmp_path)
+    assert errors(notebook) == []
+    assert_kernel_survived(notebook)
+    verdicts = {cell.metadata.nbgrader.grade_id: stdout(cell).splitlines()[-1] for cell in check_cells(notebook)}
+    assert verdicts["check_sigmoid"].startswith("sigmoid: FAILED: NumPy reported 'overflow encountered in exp'")
+    assert verdicts["check_sigmoid_grad"].startswith("sigmoid_grad: FAILED")  # the solution's calls sigmoid
+    assert [verdicts[c] for c in ("check_relu", "check_relu_grad", "check_numerical_gradient")] == [
+        "relu: ok", "relu_grad: ok", "numerical_gradient: ok"]
