@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     already = 0
     if args.shard is not None:
         check_shard(args)
-        already = len(shards.finished(args.out, shards.slice_of(find_submissions(args.path)[0], args.shard), args.seed))
+        mine = shards.slice_of(find_submissions(args.path)[0], args.shard)
+        already = len(shards.finished(args.out, mine, args.seed))
     course_root = nbgrader_course(args.path) if args.nbgrader else None
     reports = grade_path(args.path, args.out, seed=args.seed, jobs=args.jobs, in_process=args.in_process,
                          limits=default_limits(args.cell_timeout, args.call_timeout), shard=args.shard)
