@@ -134,11 +134,17 @@ def test_merge_refuses_while_a_shard_is_missing(cohort, tmp_path, capsys):
 
 @pytest.fixture
 def six_students(tmp_path):
-    """Six students (two of each example), so shard 1/2 has three to grade."""
+    """Six students (two of each example), so shard 1/2 has three to grade, and a folder
+    named like a file the grader writes, which is never graded (grades.csv says so)."""
     tree = tmp_path / "submitted"
     for index, student in enumerate(students() * 2):
         shutil.copytree(EXAMPLES / student / "backprop", tree / f"{student}-{index}" / "backprop")
+    shutil.copytree(EXAMPLES / students()[0] / "backprop", tree / "grades.csv" / "backprop")
     return tree
+
+
+def graded_students(tree: Path) -> list[str]:
+    return sorted(path.name for path in tree.iterdir() if path.name != "grades.csv")
 
 
 def records(out: Path) -> dict[str, Path]:
@@ -159,7 +165,7 @@ def test_a_killed_shard_run_again_grades_only_the_students_it_had_not_finished(s
     assert 1 <= len(finished_before) < 3, "the shard must be killed with work left to do"
 
     again = finish(grader(*command))
-    mine = sorted(path.name for path in six_students.iterdir())[:3]
+    mine = graded_students(six_students)[:3]
     assert sorted(records(out)) == mine
     for student, (content, mtime) in finished_before.items():
         path = records(out)[student]
@@ -170,14 +176,15 @@ def test_a_killed_shard_run_again_grades_only_the_students_it_had_not_finished(s
 
     finish(grader("grade", str(six_students), "--out", str(out), "--shard", "2/2", "--seed", SEED))
     finish(grader("merge", str(out)))
-    assert sorted(line.split(",")[0] for line in (out / "grades.csv").read_text().splitlines()[1:]) == \
-        sorted(path.name for path in six_students.iterdir())
+    rows = [line.split(",") for line in (out / "grades.csv").read_text().splitlines()[1:]]
+    assert [row[0] for row in rows] == graded_students(six_students) + ["grades.csv"]
+    assert rows[-1][-1].startswith("skipped:"), "the folder no shard could grade is listed once"
 
 
 def test_a_shard_refuses_an_output_folder_graded_with_another_seed(six_students, tmp_path, capsys):
     out = tmp_path / "out"
     (out / ".shards" / "reports").mkdir(parents=True)
-    student = sorted(path.name for path in six_students.iterdir())[0]
+    student = graded_students(six_students)[0]
     from autograder.grading.answer import encode_report
     from autograder.grading.model import GradeReport
 
