@@ -22,6 +22,7 @@ COMMANDS = {
     "gradescope": ("autograder.cli.gradescope", "write autograder.zip, the bundle to upload to Gradescope"),
     "gradescope-run": ("autograder.cli.gradescope_run", "grade inside Gradescope's container (run_autograder calls this)"),
     "report": ("autograder.cli.report", "write the class report (report.html, report.csv) of a grading output folder"),
+    "merge": ("autograder.cli.merge", "join the shards of a grading (grade --shard K/N) into one batch's output"),
 }
 
 

@@ -1,7 +1,9 @@
 """``grade``: score submissions with the hidden tests and write what Gradescope reads.
 
 The command around ``autograder.grading.grade.grade_path``: its options, the score
-table it prints, and nbgrader's gradebook when asked (``--nbgrader``).
+table it prints, and nbgrader's gradebook when asked (``--nbgrader``). With ``--shard
+K/N`` it grades one slice of a ``submitted/`` tree (``autograder.grading.shards``), and
+``merge`` writes the rest.
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ from pathlib import Path
 from autograder.cli import options
 from autograder.errors import InstructorError
 from autograder.grading.grade import grade_path
+from autograder.grading import shards
+from autograder.grading.shards import parse_shard
+from autograder.grading.submissions import find_submissions
 from autograder.grading.templates import default_limits
 from autograder.outputs import results
 from autograder.outputs.gradebook import record_in_gradebook
+from autograder.outputs.words import GRADER_LOG
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,12 +36,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds one call of a student function may run (default 10)")
     options.add_seed(parser, reported=True)
     parser.add_argument("--nbgrader", action="store_true",
-                        help="also record each notebook's score in the course's nbgrader gradebook "
+                        help="also record each notebook's score, the submission's time and late penalty in the "
+                             "course's nbgrader gradebook, and write the feedback where release_feedback looks "
                              "(PATH must be the course's submitted/ folder)")
     parser.add_argument("--require-isolation", default=None, metavar="LEVEL",
                         help="grade nothing unless the sandboxes get at least this confinement: full, or "
                              "layers joined by + (namespaces, uid, landlock, seccomp, cgroups); "
                              "grader.log says what this machine gives (see README.md, Confinement)")
+    parser.add_argument("--shard", type=parse_shard, default=None, metavar="K/N",
+                        help="grade only the K-th of N slices of a submitted/ tree (students sorted by id), "
+                             "skipping those already graded in OUT; needs --seed; `merge` joins the shards")
     # Development only: runs student code inside the grader. Not in --help on purpose.
     parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
 
@@ -48,22 +58,39 @@ def nbgrader_course(path: Path) -> Path:
     return path.parent
 
 
+def check_shard(args: argparse.Namespace) -> None:
+    """A shard's seed is the grading's, never its own; its gradebook is merge's."""
+    if args.seed is None:
+        raise InstructorError("--shard needs --seed N, the same for every shard of this grading")
+    if args.nbgrader:
+        raise InstructorError("a shard does not write the gradebook: once every shard is done, "
+                              "`python -m autograder merge OUT --nbgrader SUBMITTED` writes it once")
+
+
 def run(args: argparse.Namespace) -> int:
     options.check_jobs(args)
     for name in ("cell_timeout", "call_timeout"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise InstructorError(f"--{name.replace('_', '-')} must be positive")
+    already = 0
+    if args.shard is not None:
+        check_shard(args)
+        mine = shards.slice_of(find_submissions(args.path)[0], args.shard)
+        already = len(shards.finished(args.out, mine, args.seed))
     course_root = nbgrader_course(args.path) if args.nbgrader else None
     reports = grade_path(args.path, args.out, seed=args.seed, jobs=args.jobs, in_process=args.in_process,
                          limits=default_limits(args.cell_timeout, args.call_timeout),
-                         require_isolation=args.require_isolation)
+                         require_isolation=args.require_isolation, shard=args.shard)
     print(results.score_table(reports))
+    if args.shard is not None:
+        print(f"shard {args.shard}: {len(reports)} students ({already} already graded); "
+              f"when every shard is done: python -m autograder merge {args.out}")
     if course_root is not None:
         record_in_gradebook(course_root, Path(args.path), reports)
     failed = [report.student for report in reports if report.failure is not None]
     if failed:
+        log = shards.log_path(args.out, args.shard) if args.shard is not None else Path(args.out) / GRADER_LOG
         names = ", ".join(results.log_text(name, 60) for name in failed[:5])  # as safe on a terminal as in the log
-        print(f"error: grading failed for {len(failed)} submission(s) ({names}); "
-              f"details in {Path(args.out) / 'grader.log'}", file=sys.stderr)
+        print(f"error: grading failed for {len(failed)} submission(s) ({names}); details in {log}", file=sys.stderr)
         return 1
     return 0

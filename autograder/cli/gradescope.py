@@ -41,14 +41,27 @@ apt-get install -y --no-install-recommends python3 python3-venv python3-pip
 # the sandbox drops to an unprivileged uid and must still import numpy and torch.
 python3 -m venv /autograder/venv
 /autograder/venv/bin/pip install --upgrade pip
-# The CPU build of torch: the CUDA one is several GB and no GPU is used.
-/autograder/venv/bin/pip install torch --index-url https://download.pytorch.org/whl/cpu
+# The CPU build of torch (the CUDA one is several GB and no GPU is used), at the version
+# the grader was tested with where this bundle was built.
+/autograder/venv/bin/pip install torch=={torch_version} --index-url https://download.pytorch.org/whl/cpu
 /autograder/venv/bin/pip install -e /autograder/source
 # The hidden tests and the solutions: root only.
 chmod -R go-rwx /autograder/source/grading_tests /autograder/source/source
 # Warm the bytecode caches so the first submission does not pay for them.
 /autograder/venv/bin/python -c "import numpy, torch, IPython, matplotlib, pytest"
 """
+
+def tested_torch_version() -> str:
+    """The torch installed here, where the project's tests ran, without its local part
+    (``2.13.0+cpu`` -> ``2.13.0``): what setup.sh pins."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch").split("+")[0]
+    except PackageNotFoundError:
+        raise InstructorError("torch is not installed here: the bundle pins the torch version the grader "
+                              "was tested with, so build it where the tests run (make install)") from None
+
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Gradescope runs this as root for every submission; it writes results/results.json.
@@ -80,7 +93,7 @@ def build_bundle(out_dir: Path, project_root: Path = PROJECT_ROOT) -> Path:
             raise InstructorError(f"source/backprop/{stem}.ipynb is missing; the bundle needs all four")
     bundle = out_dir / "autograder.zip"
     with zipfile.ZipFile(bundle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        _add_text(archive, "setup.sh", SETUP_SH)
+        _add_text(archive, "setup.sh", SETUP_SH.replace("{torch_version}", tested_torch_version()))
         _add_text(archive, "run_autograder", RUN_AUTOGRADER)
         for relative in BUNDLED:
             path = project_root / relative

@@ -2,7 +2,9 @@
 
 It gathers the four notebooks from ``/autograder/submission`` (top level, sub-folders
 or zip files) and grades them with ``autograder.grading.grade.grade_path``, the very
-function local grading uses, so the two cannot drift. ``AUTOGRADER_ROOT`` (default
+function local grading uses, so the two cannot drift. The seed comes from the
+submission's id in ``/autograder/submission_metadata.json``, so a regrade of a submission
+gives it the same grade. ``AUTOGRADER_ROOT`` (default
 ``/autograder``) moves the whole layout, which is how the tests run it anywhere. A
 ``results.json`` is always written: when grading itself fails, it says so without a
 word of the tests.
@@ -11,6 +13,7 @@ word of the tests.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import stat
@@ -108,7 +111,10 @@ def run_in_container(root: Path) -> int:
             from autograder.grading.grade import grade_path
             from autograder.outputs.words import format_points
 
-            reports = grade_path(folder, results_dir, progress=False, single=True)
+            seed = seed_from_metadata(root / "submission_metadata.json")
+            if seed is None:
+                print("no submission id in submission_metadata.json: grading with a fresh seed")
+            reports = grade_path(folder, results_dir, progress=False, single=True, seed=seed)
         print(f"graded: {format_points(reports[0].score)} / {format_points(reports[0].max_score)}")
         return 0
     except Exception as error:  # noqa: BLE001 - the edge: Gradescope must get a valid file
@@ -117,6 +123,25 @@ def run_in_container(root: Path) -> int:
         public = str(error) if isinstance(error, InstructorError) else type(error).__name__
         _write_failure(results_dir / RESULTS_JSON, public)
         return 0
+
+
+def submission_seed(submission_id: int | str) -> int:
+    """The hidden tests' seed for a Gradescope submission: the same for every run of that
+    submission ("Regrade all" gives the same grade), another for every other submission."""
+    digest = hashlib.sha256(f"backprop-gradescope-submission:{submission_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def seed_from_metadata(path: Path) -> int | None:
+    """The seed of the submission ``submission_metadata.json`` describes (its ``id``);
+    None when there is no such file or id (then a fresh seed is drawn, as locally)."""
+    try:
+        submission_id = json.loads(Path(path).read_text(encoding="utf-8")).get("id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if isinstance(submission_id, bool) or not isinstance(submission_id, (int, str)) or submission_id == "":
+        return None
+    return submission_seed(submission_id)
 
 
 def _lock_private(project_root: Path) -> None:

@@ -75,4 +75,5 @@ def decode_report(payload: bytes) -> GradeReport:
         log=str(data.get("log", "")),
         events=tuple(str(event) for event in data.get("events", ())),
         integrity=tuple(str(flag) for flag in data.get("integrity", ())),
+        confinement=str(data.get("confinement", "")),
     )

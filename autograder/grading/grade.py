@@ -23,12 +23,14 @@ import time
 import traceback
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from autograder import paths
 from autograder.errors import InstructorError
 from autograder.grading.answer import decode_answer, encode_answer, keep_references, new_references
+from autograder.grading import shards
 from autograder.grading.model import GradeReport, Submission
+from autograder.grading.shards import Shard
 from autograder.grading.submissions import check_sources, find_submissions, inside, keep_off_sys_path, read_submission
 from autograder.grading.templates import IN_PROCESS, SharedTemplate, default_limits, open_template, tidy_template
 from autograder.outputs import results
@@ -164,8 +166,12 @@ def grade_submission(folder: Path, *, seed: int, limits, template, student: str 
 
 def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, jobs: int | None = None,
                in_process: bool = False, progress: bool = True, single: bool = False,
-               require_isolation: str | None = None) -> list[GradeReport]:
+               require_isolation: str | None = None, shard: Shard | None = None) -> list[GradeReport]:
     """Grade a folder or a ``submitted/`` tree into ``out``; the reports, by student.
+
+    ``shard``: grade only that slice of the tree, with the ``seed`` given, skipping the
+    students already graded in ``out`` (``autograder.grading.shards``); ``merge`` then
+    writes what a batch writes at its end.
 
     Files are written by this process alone, after each child (and its sandbox) is gone,
     and all of them again once the batch is over, so a file a submission forged in
@@ -178,32 +184,52 @@ def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, j
     folders = [submission.folder for submission in submissions]
     if any(inside(out, folder) for folder in folders + [Path(path).resolve()]):
         raise InstructorError(f"--out {out} is inside the submissions; choose a folder outside them")
+    done: dict[str, GradeReport] = {}
+    if shard is not None:
+        if not batch:
+            raise InstructorError(f"--shard splits an nbgrader submitted/ tree; {path} is one submission")
+        if seed is None:
+            raise InstructorError("--shard needs --seed: every shard of one grading uses the same seed")
+        submissions = shards.slice_of(submissions, shard)
+        done = shards.finished(out, submissions, seed)
     limits = limits if limits is not None else default_limits()
     seed = seed if seed is not None else secrets.randbits(32)
+    to_grade = [submission for submission in submissions if submission.student not in done]
     hidden = (Path(path).resolve(), out)
     # The sandbox template starts importing now, while this process reads the
     # instructor's notebooks and warms up: on two cores its start is the critical path.
-    shared = None if in_process else SharedTemplate(
+    shared = None if in_process or not to_grade else SharedTemplate(
         lambda: open_template(limits, hidden, require_isolation=require_isolation))
     try:
         if shared is not None:
             shared.start()
         check_sources()
-        return _grade_and_write(path, out, submissions, batch, seed=seed, limits=limits, jobs=jobs,
-                                shared=shared, progress=progress, skipped=skipped)
+        reports = _grade_and_write(path, out, to_grade, batch, seed=seed, limits=limits, jobs=jobs,
+                                   shared=shared, progress=progress, skipped=skipped, shard=shard,
+                                   already=len(done))
     finally:
         if shared is not None:
             shared.close()
+    if shard is not None:
+        shards.write_manifest(out, shard, seed=seed, path=Path(path).resolve(),
+                              students=[submission.student for submission in submissions], skipped=skipped)
+    reports.update(done)
+    return [reports[submission.student] for submission in submissions]
 
 
 def _grade_and_write(path: Path, out: Path, submissions: list[Submission], batch: bool, *, seed: int, limits,
-                     jobs: int | None, shared, progress: bool,
-                     skipped: Sequence[tuple[str, str]] = ()) -> list[GradeReport]:
+                     jobs: int | None, shared, progress: bool, skipped: Sequence[tuple[str, str]] = (),
+                     shard: Shard | None = None, already: int = 0) -> dict[str, GradeReport]:
     folders = [submission.folder for submission in submissions]
     try:
         out.mkdir(parents=True, exist_ok=True)
-        log_path = out / GRADER_LOG
-        log_path.write_text(f"grading {results.log_text(str(path))} with seed {seed}\n", encoding="utf-8")
+        if shard is None:
+            log_path = out / GRADER_LOG
+            log_path.write_text(f"grading {results.log_text(str(path))} with seed {seed}\n", encoding="utf-8")
+        else:  # a shard run again keeps what its earlier runs logged
+            log_path = shards.log_path(out, shard)
+            results.append_log(log_path, f"grading shard {shard} of {results.log_text(str(path))} with seed "
+                                         f"{seed}: {len(submissions) + already} students, {already} already graded\n")
     except OSError as error:
         raise InstructorError(f"cannot write to {out}: {error.strerror}") from None
     keep_off_sys_path(folders)
@@ -224,6 +250,8 @@ def _grade_and_write(path: Path, out: Path, submissions: list[Submission], batch
         reports[report.student] = report
         results.write_report(folder_of(report), report)
         results.append_log(log_path, results.instructor_log(report))
+        if shard is not None:
+            shards.write_record(out, report)  # last: the student is graded
 
     level: dict[str, str] = {}
     instructor_error = None
@@ -242,13 +270,41 @@ def _grade_and_write(path: Path, out: Path, submissions: list[Submission], batch
         shared.close()  # the template and every sandbox are gone...
     for report in reports.values():  # ...before anything forged is replaced
         results.write_report(folder_of(report), report)
-    if batch:
-        results.write_grades(out / GRADES_CSV, reports.values(), skipped)
-        results.write_integrity(out / INTEGRITY_JSON, reports.values())
-        _write_class_report(out, log_path)
+        if shard is not None:
+            shards.write_record(out, report)
+    if batch and shard is None:
+        write_class_files(out, reports.values(), log_path, skipped)
     if instructor_error is not None:
         raise instructor_error
-    return [reports[submission.student] for submission in submissions]
+    return reports
+
+
+def write_class_files(out: Path, reports: Iterable[GradeReport], log_path: Path,
+                      skipped: Sequence[tuple[str, str]] = ()) -> None:
+    """What a batch writes once at its end, beside the students' folders: grades.csv (with
+    the student folders that could not be graded), the integrity flags and the class report."""
+    reports = list(reports)
+    results.write_grades(out / GRADES_CSV, reports, skipped)
+    results.write_integrity(out / INTEGRITY_JSON, reports)
+    _write_class_report(out, log_path)
+
+
+def write_batch(out: Path, reports: Sequence[GradeReport], header: str,
+                skipped: Sequence[tuple[str, str]] = ()) -> None:
+    """A whole batch's output from its reports (``merge``): every student's files,
+    ``grader.log`` (``header``, then each student, sorted), and what ``write_class_files``
+    writes."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        log_path = out / GRADER_LOG
+        log_path.write_text(header, encoding="utf-8")
+    except OSError as error:
+        raise InstructorError(f"cannot write to {out}: {error.strerror}") from None
+    for report in sorted(reports, key=lambda report: report.student):
+        results.write_report(out / report.student, report)
+        results.append_log(log_path, results.instructor_log(report))
+    write_class_files(out, reports, log_path, skipped)
 
 
 def note_confinement(log_path: Path, isolation: dict) -> None:

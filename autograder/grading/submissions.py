@@ -14,11 +14,11 @@ from typing import Sequence
 from autograder import paths
 from autograder.errors import InstructorError, SubmissionError
 from autograder.grading.model import Submission
-from autograder.outputs.words import GRADER_LOG, GRADES_CSV, INTEGRITY_JSON, REPORT_CSV, REPORT_HTML
+from autograder.outputs.words import GRADER_LOG, GRADES_CSV, INTEGRITY_JSON, REPORT_CSV, REPORT_HTML, SHARDS_DIR
 from autograder.paths import ASSIGNMENT, NOTEBOOKS
 
 #: What a batch writes at the top of OUT, beside one folder per student.
-BATCH_FILES = (GRADES_CSV, GRADER_LOG, REPORT_HTML, REPORT_CSV, INTEGRITY_JSON)
+BATCH_FILES = (GRADES_CSV, GRADER_LOG, REPORT_HTML, REPORT_CSV, INTEGRITY_JSON, SHARDS_DIR)
 
 
 def read_submission(folder: Path) -> dict[str, list[str] | SubmissionError]:

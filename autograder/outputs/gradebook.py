@@ -6,16 +6,20 @@ whose points are that notebook's autograded points (15, 30, 35, 20). nbgrader's
 derivation (10), so the assignment totals 110 there. We write each notebook's hidden
 test score into its cell's ``auto_score`` through nbgrader's own API, and copy the
 submitted notebooks to ``autograded/`` where formgrader shows them to the TA who
-grades the derivation. ``nbgrader export`` then gives totals out of 110.
+grades the derivation. ``nbgrader export`` then gives totals out of 110. The rest of
+what ``nbgrader autograde`` would do (the submission's time, late penalties, feedback
+where ``release_feedback`` looks) is ``autograder.outputs.nbgrader_course``.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from autograder.errors import InstructorError
+from autograder.outputs import nbgrader_course
 from autograder.paths import ASSIGNMENT
 
 if TYPE_CHECKING:
@@ -27,11 +31,12 @@ def grade_cell_name(stem: str) -> str:
 
 
 def record_scores(course_root: Path, student: str, scores: Mapping[str, float],
-                  submitted_dir: Path | None = None) -> None:
+                  submitted_dir: Path | None = None, timestamp: datetime.datetime | None = None) -> None:
     """Store ``scores`` (notebook stem -> autograded points) for ``student``.
 
     ``submitted_dir``: the student's submitted notebooks, copied to
-    ``autograded/<student>/backprop/`` for formgrader.
+    ``autograded/<student>/backprop/`` for formgrader. ``timestamp``: when they
+    submitted (from its ``timestamp.txt``), as ``nbgrader autograde`` records it.
     """
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -49,7 +54,10 @@ def record_scores(course_root: Path, student: str, scores: Mapping[str, float],
                                   f"run `nbgrader generate_assignment {ASSIGNMENT}` first") from None
         known = {notebook.name for notebook in assignment.notebooks}
         gradebook.update_or_create_student(student)
-        gradebook.update_or_create_submission(ASSIGNMENT, student)
+        if timestamp is not None:
+            gradebook.update_or_create_submission(ASSIGNMENT, student, timestamp=timestamp)
+        else:
+            gradebook.update_or_create_submission(ASSIGNMENT, student)
         for stem, score in scores.items():
             if stem not in known:
                 continue
@@ -92,10 +100,21 @@ def _write_new(path: Path, content: bytes) -> None:
 
 
 def record_in_gradebook(course_root: Path, submitted: Path, reports: "Sequence[GradeReport]") -> None:
-    """Each notebook's autograded points into nbgrader's gradebook (failed gradings excluded)."""
+    """Each notebook's autograded points into nbgrader's gradebook with the submission's
+    time and late penalty, and each student's feedback where ``nbgrader release_feedback``
+    looks (failed gradings excluded)."""
+    config = nbgrader_course.course_config(course_root)
+    recorded, with_feedback = 0, 0
     for report in reports:
         if report.failure is not None:
             continue
+        submitted_dir = Path(submitted) / report.student / ASSIGNMENT
         scores = {stem: got for stem, (got, _) in report.by_notebook().items()}
-        record_scores(course_root, report.student, scores, submitted / report.student / ASSIGNMENT)
-    print(f"recorded {len(reports)} submission(s) in {course_root / 'gradebook.db'}")
+        record_scores(course_root, report.student, scores, submitted_dir,
+                      timestamp=nbgrader_course.submission_time(submitted_dir))
+        nbgrader_course.assign_late_penalties(course_root, report.student, config)
+        with_feedback += nbgrader_course.write_feedback(course_root, report, submitted_dir)
+        recorded += 1
+    print(f"recorded {recorded} submission(s) in {Path(course_root) / 'gradebook.db'}; feedback for "
+          f"{with_feedback} in {Path(course_root) / 'feedback'} "
+          f"(`nbgrader release_feedback {ASSIGNMENT}` hands it to the students)")

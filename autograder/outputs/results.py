@@ -182,7 +182,7 @@ def _indented(text: str) -> str:
 # ----------------------------------------------------------------------------- files
 
 
-def _write_text(path: Path, text: str) -> None:
+def write_text(path: Path, text: str) -> None:
     """Replace ``path`` atomically: a reader never sees half a file, and whatever stood
     there before (a file a submission forged, a symlink) is replaced, not written through."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -197,20 +197,20 @@ def write_report(folder: Path, report: GradeReport) -> None:
     from autograder.outputs.feedback import render_feedback
 
     data = results_json(report)
-    _write_text(folder / RESULTS_JSON, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    _write_text(folder / FEEDBACK_MD, feedback_markdown(report))
-    _write_text(folder / FEEDBACK_HTML, render_feedback(data, student=report.student or None))
+    write_text(folder / RESULTS_JSON, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    write_text(folder / FEEDBACK_MD, feedback_markdown(report))
+    write_text(folder / FEEDBACK_HTML, render_feedback(data, student=report.student or None))
 
 
 def write_grades(path: Path, reports: Iterable[GradeReport], skipped: Iterable[tuple[str, str]] = ()) -> None:
-    _write_text(path, grades_csv(reports, skipped))
+    write_text(path, grades_csv(reports, skipped))
 
 
 def write_integrity(path: Path, reports: Iterable[GradeReport]) -> None:
     """The integrity scan's flags of a batch, student -> lines, for the class report
     (the instructor's; not in any student's folder)."""
     flags = {report.student: list(report.integrity) for report in reports if report.integrity}
-    _write_text(path, json.dumps(flags, indent=1, ensure_ascii=False) + "\n")
+    write_text(path, json.dumps(flags, indent=1, ensure_ascii=False) + "\n")
 
 
 def append_log(path: Path, text: str) -> None:

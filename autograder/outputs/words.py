@@ -20,6 +20,8 @@ REPORT_HTML = "report.html"
 REPORT_CSV = "report.csv"
 #: A batch's integrity flags, student -> flagged lines (instructor only).
 INTEGRITY_JSON = "integrity.json"
+#: A shard's records, log and manifest (``grade --shard``), read by ``merge``.
+SHARDS_DIR = ".shards"
 
 #: The name of the whole submission's score beside the notebooks' (grades.csv, the class report).
 TOTAL = "total"

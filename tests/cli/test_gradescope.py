@@ -20,9 +20,10 @@ import nbformat
 import pytest
 
 from autograder.cli.gradescope import build_bundle
-from autograder.cli.gradescope_run import MAX_UNZIPPED_BYTES, collect_notebooks
+from autograder.cli.gradescope_run import MAX_UNZIPPED_BYTES, collect_notebooks, seed_from_metadata, submission_seed
 from autograder.outputs.results import schema_problems
 from autograder.paths import GRADING_TESTS_DIR, PROJECT_ROOT, RELEASE_DIR, SOURCE_DIR
+from grading_tests.mistakes import MISTAKES
 
 pytestmark = pytest.mark.slow  # runs Gradescope's run_autograder end to end
 
@@ -192,3 +193,49 @@ def test_the_hidden_tests_and_solutions_cannot_be_read(gradescope_root):
     messages = " ".join(test["output"] for test in data["tests"] if "forward" in test["tags"])
     assert "`forward` raised RuntimeError" in messages
     assert "PermissionError" in messages or "FileNotFoundError" in messages
+
+
+# ------------------------------------------------------------------------------ regrading
+
+
+def write_metadata(root: Path, submission_id) -> None:
+    """What Gradescope puts beside the submission (the fields we read and a few others)."""
+    metadata = {"id": submission_id, "created_at": "2026-12-02T10:00:00.000000-08:00",
+                "assignment": {"id": 25828, "title": "Backprop", "total_points": "110.0"},
+                "users": [{"email": "student@example.edu", "id": 1234, "name": "A Student"}],
+                "previous_submissions": []}
+    (root / "submission_metadata.json").write_text(json.dumps(metadata))
+
+
+def test_regrade_all_gives_a_submission_the_same_grade(gradescope_root):
+    mistake = next(m for m in MISTAKES if m.key == "backward-no-mean")  # its diagnosis quotes numbers
+    submit(gradescope_root, {(mistake.notebook, mistake.function): mistake.source})
+    write_metadata(gradescope_root, 123456789)
+    first = run_autograder(gradescope_root)
+    regraded = run_autograder(gradescope_root)  # "Regrade all": the same submission, run again
+    assert f"Grading seed: {submission_seed(123456789)}" in first["output"]
+    first.pop("execution_time"), regraded.pop("execution_time")
+    assert first == regraded
+    assert first["score"] < 100
+
+
+def test_each_submission_has_its_own_seed_and_a_missing_id_draws_one(tmp_path):
+    assert submission_seed(1) != submission_seed(2)
+    assert submission_seed(123456789) == submission_seed("123456789")
+    assert 0 <= submission_seed(1) < 2 ** 32
+    for content in (None, "not json", json.dumps({"id": None}), json.dumps({"id": True}), json.dumps([1])):
+        path = tmp_path / "submission_metadata.json"
+        if content is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(content)
+        assert seed_from_metadata(path) is None
+
+
+def test_setup_installs_the_torch_version_the_tests_ran_with(bundle):
+    import torch
+
+    with zipfile.ZipFile(bundle) as archive:
+        setup = archive.read("setup.sh").decode()
+    tested = torch.__version__.split("+")[0]
+    assert f"torch=={tested} --index-url https://download.pytorch.org/whl/cpu" in setup
