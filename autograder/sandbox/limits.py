@@ -113,6 +113,17 @@ def prctl(option: int, value: int) -> None:
     _check(_libc.prctl(option, value, 0, 0, 0), f"prctl {option}")
 
 
+def _first_for_the_oom_killer(applied: dict) -> None:
+    """When the machine (or a container's memory limit) runs out, the kernel kills the
+    sandbox and what it started, never the grader: any process may raise its own score."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as handle:
+            handle.write("1000")
+        applied["oom_score_adj"] = 1000
+    except OSError:
+        pass
+
+
 def confine(config: dict) -> dict:
     """Confine the calling (freshly forked) process; return what was applied.
 
@@ -137,6 +148,7 @@ def confine(config: dict) -> dict:
     # Before anything is allocated, so all that follows is counted; after the relay's
     # fork, so the OOM killer never picks the relay (whose death would end the sandbox).
     applied.update(layers.enter_cgroups(config, key))
+    _first_for_the_oom_killer(applied)
     if "mount" in namespaces:
         _make_private_mounts(config, applied, strict=root)
         if root:

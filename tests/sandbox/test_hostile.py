@@ -153,6 +153,17 @@ def test_sandbox_runs_unprivileged_and_cannot_regain_root(submit):
     assert uid != 0 and euid != 0 and became == "refused"
 
 
+def test_the_oom_killer_picks_a_sandbox_before_the_grader_and_it_cannot_lower_that(submit):
+    cells = ["def score():\n    return int(open('/proc/self/oom_score_adj').read())\n",
+             "def lower():\n    try:\n        open('/proc/self/oom_score_adj', 'w').write('0')\n"
+             "        return 'lowered'\n    except OSError as error:\n        return type(error).__name__"]
+    nb = submit(n01=cells).notebook("n01")
+    assert nb.score() == 1000
+    nb.lower()
+    assert nb.score() == 1000  # lowering needs CAP_SYS_RESOURCE, which no sandbox has
+    assert int(open("/proc/self/oom_score_adj").read()) < 1000
+
+
 def test_network_is_unreachable_even_on_loopback(submit, template):
     if not ROOT and not template.isolation["network"]:
         pytest.skip("this kernel gives an unprivileged user no network namespace")
