@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from autograder.errors import NotPlainData
+
 
 @dataclass(frozen=True)
 class HandleRef:
@@ -65,21 +67,32 @@ class Handle:
 
 
 class Notebook:
-    """One notebook of a submission, as the hidden tests see it (DESIGN.md section 3)."""
+    """One notebook of a submission, as the hidden tests see it (DESIGN.md section 3).
+
+    ``last_call_types``: after each ``call``, where its result held values that crossed as
+    another type, and what they were (``{"['W1']": "torch.Tensor"}``; empty when every value
+    kept its type). Both providers record it in the same place, their shared ``Dispatcher``.
+    """
 
     def __init__(self, stem: str, transport):
         self.stem = stem
         self._transport = transport
+        self.last_call_types: dict[str, str] = {}
 
     def call(self, name: str, *args, numpy_only: bool = False, readonly_args: bool = False,
-             return_args: bool = False, fp_errors: str | None = None, **kwargs) -> Any:
-        """Call the student's ``name(*args, **kwargs)``; see DESIGN.md for the options."""
-        raw = self._transport.call(
+             return_args: bool = False, fp_errors: str | None = None, return_types: bool = False,
+             **kwargs) -> Any:
+        """Call the student's ``name(*args, **kwargs)``; see DESIGN.md for the options.
+        ``return_types``: return ``(value, types)`` (``types`` as ``last_call_types``)."""
+        self.last_call_types = {}
+        raw, types = self._transport.call(
             name, unwrap(args), unwrap(kwargs),
             numpy_only=numpy_only, readonly_args=readonly_args, return_args=return_args,
-            fp_errors=fp_errors,
+            fp_errors=fp_errors, return_types=True,
         )
-        return wrap(self._transport, raw)
+        self.last_call_types = checked_types(name, types)
+        value = wrap(self._transport, raw)
+        return (value, dict(self.last_call_types)) if return_types else value
 
     def reference_function(self, kind: str, **params) -> Handle:
         """A trusted scalar test function created where the student code runs."""
@@ -97,6 +110,21 @@ class Notebook:
 
     def __repr__(self) -> str:
         return f"<Notebook {self.stem}>"
+
+
+#: At most this many type records per call, each path and type name at most this long:
+#: the record comes from the sandbox, where the student's code runs.
+MAX_TYPE_RECORDS = 10_000
+MAX_TYPE_TEXT = 500
+
+
+def checked_types(function: str, types: Any) -> dict[str, str]:
+    """The type record of a call's result, refused unless it is ``{str: str}`` of sane size."""
+    if type(types) is not dict or len(types) > MAX_TYPE_RECORDS or not all(
+            type(path) is str and type(name) is str and len(path) <= MAX_TYPE_TEXT and len(name) <= MAX_TYPE_TEXT
+            for path, name in types.items()):
+        raise NotPlainData(function, "the types of its result came back unreadable")
+    return types
 
 
 def wrap(transport, value: Any) -> Any:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from grading_tests import reference as ref
+from grading_tests.returned_types import check_numpy_arrays
 from grading_tests.checks import (
     away_from_kinks,
     call,
@@ -183,6 +184,7 @@ def test_autograd_grads(nb_backward, rng):
     """autograd_grads returns the reference gradients as float64 NumPy arrays"""
     X, y, params = draw_problem(rng)
     got = call(nb_backward, "autograd_grads", {"X": X, "y": y, "params": params})
+    check_numpy_arrays(nb_backward, "autograd_grads", "float64 NumPy arrays")
     check_gradients(got, ref.two_layer_grads(X, y, params), what="`autograd_grads`",
                     order=ref.TWO_LAYER_BACKWARD_ORDER, tol=VALUE_TOLERANCE, batch=X.shape[0],
                     variants=lambda: ref.two_layer_grad_variants(X, y, params), inputs=inputs_text(X, y, params))

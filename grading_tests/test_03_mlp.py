@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from grading_tests import reference as ref
+from grading_tests.returned_types import check_numpy_arrays
 from grading_tests.checks import (
     away_from_kinks,
     call,
@@ -107,6 +108,7 @@ def test_init_mlp_default(nb_mlp, rng):
     """init_mlp draws exactly the contract's He initialisation for [2, 4, 3, 2, 1]"""
     seed = int(rng.integers(0, 2**31))
     got = call(nb_mlp, "init_mlp", {"layer_sizes": [2, 4, 3, 2, 1], "seed": seed}, repeat=True)
+    check_numpy_arrays(nb_mlp, "init_mlp", "a dict of float64 NumPy arrays")
     check_init(got, [2, 4, 3, 2, 1], seed)
 
 
