@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--call-timeout", type=float, default=None, metavar="S",
                         help="seconds one call of a student function may run (default 10)")
     options.add_seed(parser, reported=True)
+    options.add_visibility(parser)
     parser.add_argument("--nbgrader", action="store_true",
                         help="also record each notebook's score in the course's nbgrader gradebook "
                              "(PATH must be the course's submitted/ folder)")
@@ -51,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
             raise InstructorError(f"--{name.replace('_', '-')} must be positive")
     course_root = nbgrader_course(args.path) if args.nbgrader else None
     reports = grade_path(args.path, args.out, seed=args.seed, jobs=args.jobs, in_process=args.in_process,
-                         limits=default_limits(args.cell_timeout, args.call_timeout))
+                         limits=default_limits(args.cell_timeout, args.call_timeout),
+                         visibility=args.visibility)
     print(results.score_table(reports))
     if course_root is not None:
         record_in_gradebook(course_root, Path(args.path), reports)

@@ -19,6 +19,7 @@ import traceback
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from autograder.cli import options
 from autograder.errors import InstructorError
 from autograder.paths import NOTEBOOKS, PROJECT_ROOT
 
@@ -72,8 +73,9 @@ def _offer_from_zip(path: Path, depth: int, offer) -> None:
         return  # an unreadable zip holds no notebook; the missing ones are reported as such
 
 
-def run_in_container(root: Path) -> int:
-    """Grade ``root/submission`` into ``root/results/results.json``; never without a file."""
+def run_in_container(root: Path, visibility: str = "visible") -> int:
+    """Grade ``root/submission`` into ``root/results/results.json``; never without a file.
+    ``visibility``: the hidden tests' in results.json (``gradescope --visibility``)."""
     root = Path(root)
     results_dir = root / "results"
     try:
@@ -86,7 +88,7 @@ def run_in_container(root: Path) -> int:
             from autograder.grading.grade import grade_path
             from autograder.outputs.words import format_points
 
-            reports = grade_path(folder, results_dir, progress=False, single=True)
+            reports = grade_path(folder, results_dir, progress=False, single=True, visibility=visibility)
         print(f"graded: {format_points(reports[0].score)} / {format_points(reports[0].max_score)}")
         return 0
     except Exception as error:  # noqa: BLE001 - the edge: Gradescope must get a valid file
@@ -125,7 +127,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", type=Path,
                         default=Path(os.environ.get("AUTOGRADER_ROOT", "/autograder")),
                         help="Gradescope's folder (default: $AUTOGRADER_ROOT or /autograder)")
+    options.add_visibility(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_in_container(args.root)
+    return run_in_container(args.root, args.visibility)

@@ -25,6 +25,15 @@ def add_out(parser: argparse.ArgumentParser, help: str, *, required: bool = Fals
     parser.add_argument("--out", type=Path, required=required, default=default, metavar=metavar, help=help)
 
 
+def add_visibility(parser: argparse.ArgumentParser) -> None:
+    """When Gradescope shows the hidden tests to a student (results.json's ``visibility``)."""
+    from autograder.outputs.results import VISIBILITIES
+
+    parser.add_argument("--visibility", choices=VISIBILITIES, default="visible",
+                        help="when Gradescope shows the hidden tests to students (default: visible; hidden "
+                             "tests still count in the score)")
+
+
 def check_jobs(args: argparse.Namespace) -> None:
     """``--jobs`` below 1 is the instructor's mistake: one line and exit 2."""
     if args.jobs is not None and args.jobs < 1:

@@ -137,8 +137,10 @@ def grade_submission(folder: Path, *, seed: int, limits, template, student: str 
 
 
 def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, jobs: int | None = None,
-               in_process: bool = False, progress: bool = True, single: bool = False) -> list[GradeReport]:
+               in_process: bool = False, progress: bool = True, single: bool = False,
+               visibility: results.Visibility = "visible") -> list[GradeReport]:
     """Grade a folder or a ``submitted/`` tree into ``out``; the reports, by student.
+    ``visibility``: the hidden tests' in results.json (Gradescope's word for when a student sees them).
 
     Files are written by this process alone, after each child (and its sandbox) is gone,
     and all of them again once the batch is over, so a file a submission forged in
@@ -160,14 +162,15 @@ def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, j
             shared.start()
         check_sources()
         return _grade_and_write(path, out, submissions, batch, seed=seed, limits=limits, jobs=jobs,
-                                shared=shared, progress=progress)
+                                shared=shared, progress=progress, visibility=visibility)
     finally:
         if shared is not None:
             shared.close()
 
 
 def _grade_and_write(path: Path, out: Path, submissions: list[Submission], batch: bool, *, seed: int, limits,
-                     jobs: int | None, shared, progress: bool) -> list[GradeReport]:
+                     jobs: int | None, shared, progress: bool,
+                     visibility: results.Visibility = "visible") -> list[GradeReport]:
     folders = [submission.folder for submission in submissions]
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -183,7 +186,7 @@ def _grade_and_write(path: Path, out: Path, submissions: list[Submission], batch
 
     def record(report: GradeReport) -> None:
         reports[report.student] = report
-        results.write_report(folder_of(report), report)
+        results.write_report(folder_of(report), report, visibility)
         results.append_log(log_path, results.instructor_log(report))
 
     instructor_error = None
@@ -201,7 +204,7 @@ def _grade_and_write(path: Path, out: Path, submissions: list[Submission], batch
     if shared is not None:
         shared.close()  # the template and every sandbox are gone...
     for report in reports.values():  # ...before anything forged is replaced
-        results.write_report(folder_of(report), report)
+        results.write_report(folder_of(report), report, visibility)
     if batch:
         results.write_grades(out / "grades.csv", reports.values())
         _write_class_report(out, log_path)

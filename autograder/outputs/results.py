@@ -14,15 +14,22 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Literal, get_args
 
 from autograder.grading.model import GradeReport
+from autograder.outputs import messages
 from autograder.outputs.words import HAND_GRADED_NOTE, TOTAL, format_points, rounded_points
 from autograder.paths import NOTEBOOKS
 
 GRADING_FAILED = ("Grading failed: the grader itself ran into a problem, so this score "
                   "of 0 is not a grade. It is not your fault; your instructor has been told.")
 GRADES_COLUMNS = ("student", *NOTEBOOKS, TOTAL, "status")
+#: When Gradescope shows a test to the student (its ``visibility`` field); the hidden
+#: tests' is the instructor's choice (``grade --visibility``), ``visible`` unless told.
+Visibility = Literal["hidden", "after_due_date", "after_published", "visible"]
+VISIBILITIES: tuple[str, ...] = get_args(Visibility)
+#: A test's output is Markdown (``autograder.outputs.messages``): Gradescope renders it.
+TEST_OUTPUT_FORMAT = "md"
 
 
 def summary(report: GradeReport) -> str:
@@ -37,8 +44,10 @@ def summary(report: GradeReport) -> str:
     return "\n".join(lines)
 
 
-def results_json(report: GradeReport) -> dict:
-    """Gradescope's results.json for one submission."""
+def results_json(report: GradeReport, visibility: Visibility = "visible") -> dict:
+    """Gradescope's results.json for one submission; ``visibility``: every test's."""
+    if visibility not in VISIBILITIES:
+        raise ValueError(f"visibility must be one of {', '.join(VISIBILITIES)}, not {visibility!r}")
     tests = []
     for test in report.tests:
         entry = {
@@ -47,9 +56,10 @@ def results_json(report: GradeReport) -> dict:
             "score": rounded_points(test.score),
             "max_score": rounded_points(test.max_score),
             "status": test.status,
-            "output": test.output,
+            "output": messages.markdown(test.output),
+            "output_format": TEST_OUTPUT_FORMAT,
             "tags": list(test.tags),
-            "visibility": "visible",
+            "visibility": visibility,
         }
         if test.diagnosis:
             entry["extra_data"] = {"diagnosis": test.diagnosis}
@@ -140,12 +150,12 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def write_report(folder: Path, report: GradeReport) -> None:
+def write_report(folder: Path, report: GradeReport, visibility: Visibility = "visible") -> None:
     """``folder/results.json``, ``feedback.md`` and ``feedback.html`` for one submission.
     The HTML page is rendered from the results.json content alone (``autograder.outputs.feedback``)."""
     from autograder.outputs.feedback import FEEDBACK_HTML, render_feedback
 
-    data = results_json(report)
+    data = results_json(report, visibility)
     _write_text(folder / "results.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     _write_text(folder / "feedback.md", feedback_markdown(report))
     _write_text(folder / FEEDBACK_HTML, render_feedback(data, student=report.student or None))
@@ -200,6 +210,10 @@ def schema_problems(data) -> list[str]:
                           ("status", str), ("output", str), ("tags", list), ("visibility", str)):
             if not isinstance(test.get(key), kind):
                 problems.append(f"tests[{index}].{key} missing or not {kind}")
+        if test.get("visibility") not in VISIBILITIES:
+            problems.append(f"tests[{index}].visibility is {test.get('visibility')!r}")
+        if test.get("output_format", "text") not in ("text", "html", "simple_format", "md", "ansi"):
+            problems.append(f"tests[{index}].output_format is {test.get('output_format')!r}")
         if test.get("status") not in ("passed", "failed"):
             problems.append(f"tests[{index}].status is {test.get('status')!r}")
         if isinstance(test.get("score"), (int, float)) and isinstance(test.get("max_score"), (int, float)) \
