@@ -73,31 +73,45 @@ def results_json(report: GradeReport, visibility: Visibility = "visible") -> dic
     }
 
 
-def feedback_markdown(report: GradeReport) -> str:
-    """feedback.md: the same content as results.json, for a person to read."""
+def feedback_markdown(report: GradeReport, visibility: Visibility = "visible") -> str:
+    """feedback.md: the score, then one card per mistake (``autograder.outputs.cards``):
+    the function and the mistake, the checks it failed with their points, one example."""
+    from autograder.outputs.cards import failure_cards
+
     title = f"# Backprop assignment: feedback for {report.student}" if report.student else \
         "# Backprop assignment: feedback"
     if report.failure is not None:
         return f"{title}\n\n{GRADING_FAILED}\n\nGrading seed: {report.seed}.\n"
-    lines = [title, "",
+    lines = [messages.inline_markdown(title[2:]).join(["# ", ""]), "",
              f"**Autograded score: {format_points(report.score)} / {format_points(report.max_score)}**", "",
              "| notebook | score |", "|---|---|"]
     for stem, (got, most) in report.by_notebook().items():
         lines.append(f"| {stem} | {format_points(got)} / {format_points(most)} |")
-    failed = [test for test in report.tests if test.status != "passed"]
-    lines += ["", "## Checks that failed" if failed else "## Every autograded check passed", ""]
-    for test in failed:
-        lines.append(f"- **{_markdown_text(test.name)}** "
-                     f"({format_points(test.score)} / {format_points(test.max_score)}): "
-                     f"{_markdown_text(test.output)}")
+    cards = failure_cards(results_json(report, visibility)["tests"])
+    failed = sum(1 for test in report.tests if test.status != "passed")
+    if failed and not cards:
+        lines += ["", "## Some checks failed", "",
+                  f"{failed} {'check' if failed == 1 else 'checks'} failed; the hidden tests' details are not shown."]
+    elif cards:
+        lost = sum(card.points_lost for card in cards)
+        lines += ["", "## What to fix", "",
+                  f"{len(cards)} {'mistake' if len(cards) == 1 else 'mistakes'} cost {format_points(lost)} points. "
+                  "Each is shown once, with the checks it failed and one example."]
+    else:
+        lines += ["", "## Every autograded check passed"]
+    for number, card in enumerate(cards, 1):
+        lines += ["", f"### {number}. {messages.inline_markdown(card.title)}", "",
+                  f"{card.notebook}: {format_points(card.points_lost)} of {format_points(card.points_at_stake)} "
+                  f"points lost in {len(card.checks)} {'check' if len(card.checks) == 1 else 'checks'}:", ""]
+        for check in card.checks:
+            via = f" (in `{check.through}`, which calls `{card.function}`)" if check.through else ""
+            name = messages.inline_markdown(check.name.removeprefix(f"{card.notebook}: "))
+            lines.append(f"- {check.number} {name}{via}: "
+                         f"{format_points(check.score)} / {format_points(check.max_score)}")
+        lines += ["", f"Example (check {card.example_number}):", "", messages.markdown(card.example)]
     lines += ["", HAND_GRADED_NOTE, "",
               f"Grading seed: {report.seed}.", ""]
     return "\n".join(lines)
-
-
-def _markdown_text(text: str) -> str:
-    """One line of markdown: a diagnosis may hold newlines and stray HTML."""
-    return " ".join(str(text).split()).replace("<", "&lt;")
 
 
 def grades_row(report: GradeReport) -> dict:
@@ -157,7 +171,7 @@ def write_report(folder: Path, report: GradeReport, visibility: Visibility = "vi
 
     data = results_json(report, visibility)
     _write_text(folder / "results.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    _write_text(folder / "feedback.md", feedback_markdown(report))
+    _write_text(folder / "feedback.md", feedback_markdown(report, visibility))
     _write_text(folder / FEEDBACK_HTML, render_feedback(data, student=report.student or None))
 
 
