@@ -1,4 +1,5 @@
-"""Options several commands share, defined once: the same flag, type and help everywhere."""
+"""Options several commands share, defined once: the same flag, type and help everywhere
+(``--jobs``, ``--seed``, ``--out``, ``--visibility``)."""
 
 from __future__ import annotations
 

@@ -133,6 +133,7 @@ FEEDBACK_CSS = BASE_CSS + """
 .card ul { margin: .2rem 0; padding-left: 1.2rem; } .card li { overflow-wrap: anywhere; }
 .card :target { background: #fff8c5; }
 code { background: #f6f8fa; border-radius: 3px; padding: 0 .2rem; }
+.card h3 code { font-size: .92em; } pre code { padding: 0; background: none; }
 pre.details { background: #f6f8fa; padding: .5rem .6rem; margin: .3rem 0; overflow-x: auto; white-space: pre; }
 .tests td:nth-child(1) { width: 3.5rem; } .tests td:nth-child(3) { width: 5.5rem; }
 .tests td:last-child { width: 4.5rem; }

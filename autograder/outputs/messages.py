@@ -27,8 +27,9 @@ _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
 _INPUT = re.compile(r"^with\s+(.+?)\s+=\s+(.*)$")
 # "expected: ...", "got:      ...", "first call:  ...": a labelled value.
 _LABELLED = re.compile(r"^([A-Za-z][A-Za-z ]{0,30}?):\s+(.*)$")
-# What Markdown could read as formatting, HTML or an entity, anywhere in a line...
-_SPECIAL = re.compile(r"([\\*_<>\[\]&~|`])")
+# What Markdown could read as formatting, HTML or an entity, anywhere in a line (an
+# underscore inside a word, as in fan_in or 01_relu.ipynb, is no emphasis in CommonMark)...
+_SPECIAL = re.compile(r"([\\*<>\[\]&~|`]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 # ...and at the start of a line only: a heading, quote, list item, rule or setext underline.
 _LINE_START = re.compile(r"^(\s*)([#>+=-]|\d+[.)])")
 _ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")

@@ -21,7 +21,7 @@ def test_markdown_reads_back_as_the_same_message():
     text = "`g` * 2 is <i>wrong</i> for x_1 [see] & # more\n  with X = " + wide + " (shape (6, 5), float64)" \
            "\n  expected: 1.5\n  got:      3"
     markdown = messages.markdown(text)
-    assert "`g` \\* 2 is \\<i\\>wrong\\</i\\> for x\\_1 \\[see\\] \\& # more" in markdown
+    assert "`g` \\* 2 is \\<i\\>wrong\\</i\\> for x_1 \\[see\\] \\& # more" in markdown
     back, original = messages.parse(markdown), messages.parse(text)
     assert back.sentence == original.sentence
     assert [d.label for d in back.details] == ["X", "expected", "got"]
