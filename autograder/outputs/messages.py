@@ -242,6 +242,13 @@ def inline_html(text: str) -> str:
                    for index, part in enumerate(parts))
 
 
+def plain_text(text: str, width: int = WIDTH) -> str:
+    """A message (Markdown or plain) as plain text: the sentence unescaped, the details
+    indented below it and wrapped (the class report's example diagnosis)."""
+    message = parse(text)
+    return "\n".join([message.sentence] + ["  " + line for line in detail_lines(message.details, width)]).strip()
+
+
 def first_line(text: str) -> str:
     """The first line of a message's sentence, as plain text."""
     sentence = parse(text).sentence
