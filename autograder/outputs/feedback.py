@@ -183,6 +183,9 @@ def render_feedback(results: dict, student: str | None = None) -> str:
                      "Each is shown once: the checks it failed, then one example with its inputs, "
                      "what was expected and what your code returned.</p>")
         parts.extend(_card(number, card) for number, card in enumerate(cards, 1))
+    elif any(t.get("status") != "passed" for t in tests):
+        # Every failure is in a test the instructor hid (``grade --visibility hidden``).
+        parts.append("<h2>What to fix</h2><p>Some checks failed; their details are not shown.</p>")
     else:
         parts.append("<h2>What to fix</h2><p class=\"pass\">Nothing: every check passed.</p>")
     parts.append("<h2>Every check</h2>")

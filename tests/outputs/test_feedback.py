@@ -135,6 +135,7 @@ def test_hidden_tests_count_but_are_not_listed():
     assert "to_torch builds" not in text and "weight has shape" not in text
     assert "1 further check counts in your score but is not shown" in text
     assert "94 / 100" in text
+    assert "Some checks failed; their details are not shown." in text and "every check passed" not in text
 
 
 def test_long_diagnosis_is_cut():
