@@ -18,10 +18,10 @@ ARRAY_FIXES = {
 
 
 def check_numpy_arrays(nb, function: str, what: str = "a NumPy array") -> None:
-    """Fail if the last call of ``function`` on ``nb`` returned a value that crossed as an
-    ndarray but was something else (a torch tensor) when the student's code returned it."""
-    types = getattr(nb, "last_call_types", None) or {}
-    wrong = {path: name for path, name in types.items() if _fix_for(name) is not None}
+    """Fail if the last call of ``function`` on ``nb`` returned, anywhere in its result, a
+    value that crossed as an ndarray but was something else (a torch tensor) when returned."""
+    wrong = {path: name for path, name in _leaves(getattr(nb, "last_call_types", None))
+             if _fix_for(name) is not None}
     if not wrong:
         return
     kinds = sorted(set(wrong.values()))
@@ -34,6 +34,18 @@ def check_numpy_arrays(nb, function: str, what: str = "a NumPy array") -> None:
         "convert it for you, and other code calling your function would not.",
         "returned-tensor",
     )
+
+
+def _leaves(types, path: str = ""):
+    """``(path, type name)`` of every value in a ``last_call_types`` tree."""
+    if isinstance(types, dict):
+        for key, value in types.items():
+            yield from _leaves(value, f"{path}[{key!r}]")
+    elif isinstance(types, (list, tuple)):
+        for index, value in enumerate(types):
+            yield from _leaves(value, f"{path}[{index}]")
+    elif isinstance(types, str):
+        yield path, types
 
 
 def _fix_for(type_name: str) -> str | None:

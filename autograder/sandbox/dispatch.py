@@ -30,7 +30,7 @@ from autograder.errors import (
     StudentException,
     SubmissionError,
 )
-from autograder.handles import HandleRef
+from autograder.handles import HandleRef, path_key
 from autograder.sandbox.guard import torch_forbidden
 
 #: dtype kinds that cross as arrays: bool, signed, unsigned, float, complex.
@@ -41,7 +41,8 @@ MAX_ITEMS = 100_000
 
 #: What ``to_plain`` records: where in the result (``""`` the result itself, ``"['W1']"``,
 #: ``"[0]['b1']"``) a value was rebuilt as another type, and that value's original type
-#: (``"torch.Tensor"``, ``"numpy.float64"``). Values that kept their type are not listed.
+#: (``"torch.Tensor"``, ``"numpy.float64"``). Values that kept their type are not listed,
+#: so the record is usually empty; ``autograder.handles.type_tree`` makes the tests' view.
 ReturnTypes = dict[str, str]
 
 
@@ -80,7 +81,7 @@ class Dispatcher:
         """Call the student's ``name``. ``fp_errors="raise"``: NumPy's overflow, divide and
         invalid warnings become ``FloatingPointError`` (underflow stays allowed).
         ``return_types``: return ``(value, types)``, ``types`` the original type of every
-        value of the result that plain data changed (``ReturnTypes``)."""
+        value of the result that plain data changed (``ReturnTypes``, the result's only)."""
         function = self.namespace.get(name)
         if not callable(function):
             raise FunctionMissing(self.stem, name, self.cell_errors)
@@ -174,7 +175,7 @@ class Dispatcher:
                      for index, item in enumerate(iterate(value))]
             return items if isinstance(value, list) else tuple(items)
         if isinstance(value, dict) and all(type(key) is str for key in dict.keys(value)):
-            return {key: self.to_plain(item, function, depth + 1, budget, types, f"{path}[{_key_text(key)}]")
+            return {key: self.to_plain(item, function, depth + 1, budget, types, f"{path}[{path_key(key)}]")
                     for key, item in dict.items(value)}
         return self._store(value)
 
@@ -230,12 +231,6 @@ class Dispatcher:
 
     def _label(self, ref_id: int) -> str:
         return type_name(self._objects.get(ref_id))
-
-
-def _key_text(key: str) -> str:
-    """A dict key as a path reads it (``['W1']``), cut short: a key is the student's."""
-    text = repr(key)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _is_torch_callable(target: Any) -> bool:

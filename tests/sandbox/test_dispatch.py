@@ -90,17 +90,17 @@ def test_tensors_arrive_as_arrays_of_their_dtype(nb):
     assert type(got) is np.ndarray and got.dtype == np.float32 and got.shape == (2, 3)
 
 
-def test_a_test_is_told_what_type_each_converted_value_had(nb):
+def test_a_test_is_told_what_type_each_value_had_before_it_became_plain_data(nb):
     (grads, flags), types = nb.call("grads_as_tensors", return_types=True)
     assert type(grads["W1"]) is np.ndarray and grads["W1"].dtype == np.float64  # converted, as always
-    assert types == {"[0]['W1']": "torch.Tensor", "[0]['loss']": "numpy.float64"}  # b1, n, the list kept theirs
+    assert types == ({"W1": "torch.Tensor", "b1": "numpy.ndarray", "loss": "numpy.float64", "n": "int"}, ["bool"])
     assert nb.last_call_types == types
     nb.tensor_out()
-    assert nb.last_call_types == {"": "torch.Tensor"}
-    nb.call("in_place", np.ones(2))
-    assert nb.last_call_types == {}
-    (result, (after,)), types = nb.call("in_place", np.ones(2), return_args=True, return_types=True)
-    assert after.tolist() == [2.0, 2.0] and types == {}
+    assert nb.last_call_types == "torch.Tensor"
+    nb.model()
+    assert nb.last_call_types == "torch.nn.modules.container.Sequential"  # a handle's own type
+    result, (after,), types = nb.call("in_place", np.ones(2), return_args=True, return_types=True)
+    assert after.tolist() == [2.0, 2.0] and types == "numpy.ndarray"  # the result's types only
 
 
 def test_a_type_record_that_is_not_plain_str_to_str_is_refused():

@@ -144,7 +144,7 @@ def test_the_types_of_a_result_cross_the_boundary_as_in_process(submit):
     nb = submit(n02=cells).notebook("n02")
     grads, types = nb.call("autograd_grads", np.ones(2), return_types=True)
     assert type(grads["W1"]) is np.ndarray and grads["W1"].tolist() == [2.0, 2.0]
-    assert types == nb.last_call_types == {"['W1']": "torch.Tensor", "['loss']": "numpy.float64"}
+    assert types == nb.last_call_types == {"W1": "torch.Tensor", "b1": "numpy.ndarray", "loss": "numpy.float64"}
     nb.call("autograd_grads", np.ones(2))
     assert nb.last_call_types == types
 
