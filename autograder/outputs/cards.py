@@ -93,6 +93,10 @@ def failure_cards(tests) -> list[Card]:
         else:
             knock_on.append(test)
     through: dict[tuple, list[tuple[dict, str]]] = {}
+    for key in list(groups):
+        target = _same_mistake_elsewhere(key, groups)
+        if target is not None:
+            through.setdefault(target, []).extend((test, key[1]) for test in groups.pop(key))
     for test in knock_on:
         notebook, functions = _notebook(test), _functions(test)
         target = _blamed_card(test, notebook, functions, groups)
@@ -107,6 +111,23 @@ def failure_cards(tests) -> list[Card]:
     return sorted(cards, key=lambda card: (notebooks[card.notebook], order.get(card.checks[0].number, 0)))
 
 
+def _same_mistake_elsewhere(key: tuple, groups: dict) -> tuple | None:
+    """The card of the same diagnosis for another function that every test of ``key``'s
+    card also exercises and names in its message ("the first piece that differs is
+    `init_mlp`": ``train_mlp``'s check failing with ``init_mlp``'s mistake), unless that
+    card's own tests exercise ``key``'s function too (then neither is the other's)."""
+    notebook, function, diagnosis = key[:3]
+    if not function:
+        return None
+    for other, members in groups.items():
+        if other == key or other[0] != notebook or other[2] != diagnosis or not other[1]:
+            continue
+        if all(other[1] in _functions(test)[1:] and _names(test, other[1]) for test in groups[key]) and \
+                not any(function in _functions(test) for test in members):
+            return other
+    return None
+
+
 def _blamed_card(test: dict, notebook: str, functions: list[str], groups: dict) -> tuple | None:
     """The diagnosed card of another function this undiagnosed failure's test exercises,
     the one its message names first if any."""
@@ -114,9 +135,14 @@ def _blamed_card(test: dict, notebook: str, functions: list[str], groups: dict) 
     if not candidates:
         return None
     text = str(test.get("output", ""))
-    named = [key for key in candidates if re.search(rf"\b{re.escape(key[1])}\b", text)]
+    named = [key for key in candidates if _names(test, key[1])]
     named.sort(key=lambda key: text.find(key[1]))
     return (named or candidates)[0]
+
+
+def _names(test: dict, function: str) -> bool:
+    """Whether the test's message names ``function`` (as a word: not ``mlp_forward`` for ``forward``)."""
+    return re.search(rf"(?<![\w.]){re.escape(function)}(?!\w)", str(test.get("output", ""))) is not None
 
 
 def _card(key: tuple, members: list[dict], knock_ons: list[tuple[dict, str]]) -> Card:
@@ -137,8 +163,9 @@ def card_title(notebook: str, function: str, diagnosis: str | None, sentence: st
     subject = f"`{function}`" if function else f"{notebook}.ipynb"
     if diagnosis in ERROR_LABELS:
         return f"{subject}: {ERROR_LABELS[diagnosis]}"
-    first = sentence.splitlines()[0] if sentence else ""
-    clauses = [clause.strip().rstrip(".") for clause in _clauses(first) if clause.strip()]
+    # The first line's clauses first; the rest of the sentence where the first names nothing.
+    clauses = [clause.strip().rstrip(".") for line in sentence.splitlines() for clause in _clauses(line)
+               if clause.strip()]
     if diagnosis is not None:
         words = [word for word in re.split(r"[-_\s]+", diagnosis.lower())
                  if len(word) >= 3 and word not in _KEY_WORDS_IGNORED]

@@ -85,3 +85,19 @@ def test_a_missing_notebook_is_one_card_and_hidden_checks_are_on_none():
                           + [outcome("4.1", ["04_bce", "bce_loss"], "wrong", "sign-flip", visibility="hidden")])
     assert len(cards) == 1
     assert cards[0].title == "03_mlp.ipynb: notebook missing" and len(cards[0].checks) == 3
+
+
+def test_a_check_diagnosed_with_the_mistake_of_a_function_it_names_joins_that_card():
+    cards = failure_cards([
+        outcome("3.1", ["03_mlp", "init_mlp"], "`init_mlp(...)` is wrong: the weights are scaled with fan_out "
+                "instead of fan_in.", "he-fan-out"),
+        outcome("3.9", ["03_mlp", "train_mlp", "init_mlp"], "`train_mlp(...)`: losses[0] differs.\n  replaying the "
+                "reference training step by step, the first piece that differs is `init_mlp`: the weights are "
+                "scaled with fan_out instead of fan_in.", "he-fan-out"),
+        outcome("2.1", ["02_backward", "forward"], "`forward` is wrong: it is transposed.", "transposed"),
+        outcome("2.2", ["02_backward", "backward", "forward"], "`backward` is wrong: it is transposed.", "transposed"),
+    ])
+    # backward's own transposed gradient is its own mistake: its message does not blame forward
+    assert [card.title for card in cards] == ["`forward`: it is transposed", "`backward`: it is transposed",
+                                              "`init_mlp`: the weights are scaled with fan_out instead of fan_in"]
+    assert [(check.number, check.through) for check in cards[2].checks] == [("3.1", None), ("3.9", "train_mlp")]
