@@ -82,7 +82,7 @@ def feedback_markdown(report: GradeReport, visibility: Visibility = "visible") -
         "# Backprop assignment: feedback"
     if report.failure is not None:
         return f"{title}\n\n{GRADING_FAILED}\n\nGrading seed: {report.seed}.\n"
-    lines = [messages.inline_markdown(title[2:]).join(["# ", ""]), "",
+    lines = ["# " + messages.inline_markdown(title[2:]), "",
              f"**Autograded score: {format_points(report.score)} / {format_points(report.max_score)}**", "",
              "| notebook | score |", "|---|---|"]
     for stem, (got, most) in report.by_notebook().items():
