@@ -22,8 +22,10 @@ class NotebookMissing(SubmissionError):
     def __init__(self, stem: str, detail: str = ""):
         self.stem = stem
         self.detail = detail
-        why = f" ({detail})" if detail else ""
-        super().__init__(f"{stem}.ipynb is missing from your submission or could not be read{why}.")
+        if detail and detail != "no such file":  # it is there, but not a notebook the grader may read
+            super().__init__(f"{stem}.ipynb could not be read: {detail}.")
+        else:
+            super().__init__(f"{stem}.ipynb is missing from your submission or could not be read.")
 
 
 class FunctionMissing(SubmissionError):
@@ -65,6 +67,19 @@ class SandboxDied(SubmissionError):
         self.function = function
         self.reason = reason
         super().__init__(f"The process running your notebook died while running `{function}`: {reason}.")
+
+
+class FunctionStopped(SandboxDied):
+    """A function whose calls killed or hung its notebook's process too often: its
+    remaining calls fail at once, so it costs its own tests and nobody else's."""
+
+    def __init__(self, function: str, times: int):
+        self.function = function
+        self.times = times
+        self.reason = f"it crashed or hung the notebook's process {times} times"
+        count = "twice" if times == 2 else f"{times} times"
+        SubmissionError.__init__(self, f"`{function}` crashed or hung the notebook's process {count}; "
+                                       "its other tests were not run.")
 
 
 class AutogradUsed(SubmissionError):

@@ -19,3 +19,6 @@ RELEASE_DIR = PROJECT_ROOT / "release" / ASSIGNMENT
 GRADING_TESTS_DIR = PROJECT_ROOT / "grading_tests"
 #: Example submissions for ``make demo``.
 EXAMPLES_DIR = PROJECT_ROOT / "examples"
+#: The notebooks with a "NumPy only" function (ASSIGNMENT.md): their NumPy-only sandbox
+#: is started with the others instead of at the first NumPy-only call.
+NUMPY_ONLY_NOTEBOOKS = ("02_backward", "03_mlp")

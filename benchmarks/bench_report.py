@@ -24,7 +24,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "outputs")]
 
 from test_report import synthetic_class, write_class  # noqa: E402
 
-from autograder.outputs import report, svg  # noqa: E402
+from autograder.outputs import report, svg, words  # noqa: E402
 from autograder.outputs.feedback import write_feedback_html  # noqa: E402
 
 
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
         runs = [timed(report.write_class_report, out)[1] for _ in range(args.repeat)]
         print(f"write_class_report, end to end: median {statistics.median(runs):.2f} s "
               f"over {len(runs)} runs (min {min(runs):.2f} s, max {max(runs):.2f} s)")
-        html, csv = out / report.REPORT_HTML, out / report.REPORT_CSV
+        html, csv = out / words.REPORT_HTML, out / words.REPORT_CSV
         print(f"  report.html {html.stat().st_size / 1e3:8.0f} kB, report.csv {csv.stat().st_size / 1e3:6.0f} kB")
 
         paths = sorted(out.glob("*/results.json"))

@@ -95,11 +95,16 @@ def stable_test_id(nodeid: str) -> str:
     return nodeid.rsplit("/", 1)[-1]
 
 
+def generator_for(seed: int, nodeid: str) -> np.random.Generator:
+    """The generator of the test ``nodeid`` under ``seed`` (what its ``rng`` fixture is)."""
+    return np.random.default_rng([seed, zlib.crc32(stable_test_id(nodeid).encode())])
+
+
 @pytest.fixture
 def rng(seed, request) -> np.random.Generator:
     """This test's own generator: a function of the seed and the test's node id only,
     so the order in which tests run cannot change the inputs any test sees."""
-    return np.random.default_rng([seed, zlib.crc32(stable_test_id(request.node.nodeid).encode())])
+    return generator_for(seed, request.node.nodeid)
 
 
 @pytest.fixture(scope="session")

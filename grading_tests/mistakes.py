@@ -1,7 +1,8 @@
-"""The catalogue of mistakes: realistic wrong implementations of single contract functions.
+"""The catalogue of mistakes: realistic wrong implementations of contract functions.
 
 Each :class:`Mistake` replaces one function's solution cell (found by its nbgrader
-``grade_id``, which is the function's name) in a copy of the instructor's notebook.
+``grade_id``, which is the function's name) in a copy of the instructor's notebook;
+a mistake split across two functions (``also``) replaces both cells.
 The project's tests grade every mistake with the hidden suite and check that it loses
 points, only in tests tagged with the function it touches, and that the failure message
 contains ``diagnosis`` when the mistake has a recognisable signature.
@@ -30,10 +31,22 @@ class Mistake:
     description: str
     source: str  # the full replacement cell: the def (and any module-level lines it needs)
     diagnosis: str | None  # a phrase the failure message must contain, if the mistake has a signature
+    #: A mistake split across two functions: (function, replacement cell) of the others.
+    also: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def functions(self) -> tuple[str, ...]:
+        """Every function whose cell the mistake replaces; it may lose points only in their tests."""
+        return (self.function, *(function for function, _ in self.also))
 
 
-def _m(key, notebook, function, description, source, diagnosis=None) -> Mistake:
-    return Mistake(key, notebook, function, description, textwrap.dedent(source).strip() + "\n", diagnosis)
+def _m(key, notebook, function, description, source, diagnosis=None, also=()) -> Mistake:
+    also = tuple((other, _clean(cell)) for other, cell in also)
+    return Mistake(key, notebook, function, description, _clean(source), diagnosis, also)
+
+
+def _clean(source: str) -> str:
+    return textwrap.dedent(source).strip() + "\n"
 
 
 MISTAKES: tuple[Mistake, ...] = (
@@ -124,6 +137,49 @@ MISTAKES: tuple[Mistake, ...] = (
                 grad[i] = (f(plus) - f(minus)) / (2 * eps)
             return grad
         """),
+    _m("relu-flattens", "01_relu", "relu", "ravels z first, so a 2-D or 3-D input comes back 1-D", """
+        def relu(z):
+            return np.maximum(np.ravel(z), 0.0)
+        """, d.WRONG_SHAPE),
+    _m("relu-grad-2d-only", "01_relu", "relu_grad", "allocates the result as (z.shape[0], z.shape[1])", """
+        def relu_grad(z):
+            grad = np.zeros((z.shape[0], z.shape[1]))
+            grad[z > 0] = 1.0
+            return grad
+        """, d.CASE_RAISED),
+    _m("sigmoid-where-both-branches", "01_relu", "sigmoid",
+       "guards with np.where, which still evaluates the overflowing branch", """
+        def sigmoid(z):
+            return np.where(z >= 0, 1.0 / (1.0 + np.exp(-z)), np.exp(z) / (1.0 + np.exp(z)))
+        """, "np.where evaluates both branches"),
+    _m("numgrad-restore-by-subtracting", "01_relu", "numerical_gradient",
+       "undoes the step with x[i] += eps instead of putting the saved value back", """
+        def numerical_gradient(f, x, eps=1e-6):
+            grad = np.zeros_like(x, dtype=np.float64)
+            for i in np.ndindex(x.shape):
+                x[i] += eps
+                f_plus = f(x)
+                x[i] -= 2 * eps
+                f_minus = f(x)
+                x[i] += eps
+                grad[i] = (f_plus - f_minus) / (2 * eps)
+            return grad
+        """, d.NOT_PUT_BACK),
+    _m("numgrad-step-scaled", "01_relu", "numerical_gradient", "a relative step: h = eps * max(1, |x|)", """
+        def numerical_gradient(f, x, eps=1e-6):
+            x = np.array(x, dtype=np.float64)
+            grad = np.zeros_like(x)
+            for i in np.ndindex(x.shape):
+                h = eps * max(1.0, abs(x[i]))
+                old = x[i]
+                x[i] = old + h
+                f_plus = f(x)
+                x[i] = old - h
+                f_minus = f(x)
+                x[i] = old
+                grad[i] = (f_plus - f_minus) / (2 * h)
+            return grad
+        """, d.STEP_SCALED),
     # --------------------------------------------------------------------- 02_backward
     _m("forward-no-bias", "02_backward", "forward", "forgets the hidden bias b1", """
         def forward(X, params):
@@ -138,6 +194,21 @@ MISTAKES: tuple[Mistake, ...] = (
             out = np.array([[5.0], [9.0]])
             return out, {"Z1": np.zeros((2, 2)), "A1": np.zeros((2, 2)), "out": out}
         """),
+    _m("forward-params-by-position", "02_backward", "forward", "unpacks params.values() by position", """
+        def forward(X, params):
+            W1, b1, W2, b2 = params.values()
+            Z1 = X @ W1 + b1
+            A1 = np.maximum(Z1, 0.0)
+            out = A1 @ W2 + b2
+            return out, {"Z1": Z1, "A1": A1, "out": out}
+        """, d.KEY_ORDER),
+    _m("forward-cache-preactivation", "02_backward", "forward",
+       "stores the pre-activation Z1 under cache['A1'] (out itself is right)", """
+        def forward(X, params):
+            Z1 = X @ params["W1"] + params["b1"]
+            out = np.maximum(Z1, 0.0) @ params["W2"] + params["b2"]
+            return out, {"Z1": Z1, "A1": Z1, "out": out}
+        """, d.CACHE_BLAME),
     _m("mse-summed", "02_backward", "mse_loss", "sums over the batch instead of averaging", """
         def mse_loss(out, y):
             return float(np.sum(0.5 * (out - y) ** 2))
@@ -155,6 +226,14 @@ MISTAKES: tuple[Mistake, ...] = (
         def mse_loss(out, y):
             return 1.25 if out.shape == (2, 1) else 0.0
         """),
+    _m("mse-square-of-mean", "02_backward", "mse_loss", "squares the mean error: 0.5 * mean(out - y) ** 2", """
+        def mse_loss(out, y):
+            return float(0.5 * np.mean(out - y) ** 2)
+        """, d.SQUARE_OF_MEAN),
+    _m("mse-flatten-broadcast", "02_backward", "mse_loss", "flattens out but not y: an (N, N) difference", """
+        def mse_loss(out, y):
+            return float(np.mean(0.5 * (out.flatten() - y) ** 2))
+        """, d.BROADCAST_N_BY_N),
     _m("backward-no-mean", "02_backward", "backward", "forgets the 1/N of the mean loss", """
         def backward(X, y, params, cache):
             d_out = cache["out"] - y
@@ -198,6 +277,45 @@ MISTAKES: tuple[Mistake, ...] = (
             return {"W1": X.T @ d_Z1, "b1": d_Z1.sum(axis=0),
                     "W2": cache["A1"].T @ d_out, "b2": d_out.sum(axis=0)}
         """, d.SIGN_FLIP),
+    _m("backward-bias-mean", "02_backward", "backward", "averages the bias gradients over the batch again", """
+        def backward(X, y, params, cache):
+            d_out = (cache["out"] - y) / X.shape[0]
+            d_Z1 = (d_out @ params["W2"].T) * (cache["Z1"] > 0)
+            return {"W1": X.T @ d_Z1, "b1": d_Z1.mean(axis=0),
+                    "W2": cache["A1"].T @ d_out, "b2": d_out.mean(axis=0)}
+        """, d.DIVIDED_BY_N),
+    _m("backward-bias-wrong-axis", "02_backward", "backward", "sums the bias gradients over axis 1", """
+        def backward(X, y, params, cache):
+            d_out = (cache["out"] - y) / X.shape[0]
+            d_Z1 = (d_out @ params["W2"].T) * (cache["Z1"] > 0)
+            return {"W1": X.T @ d_Z1, "b1": d_Z1.sum(axis=1),
+                    "W2": cache["A1"].T @ d_out, "b2": d_out.sum(axis=1)}
+        """, d.WRONG_AXIS),
+    _m("backward-mask-in-cache", "02_backward", "backward",
+       "turns cache['Z1'] into the ReLU mask in place (the gradients are right)", """
+        def backward(X, y, params, cache):
+            d_out = (cache["out"] - y) / X.shape[0]
+            mask = cache["Z1"]
+            mask[mask > 0] = 1.0
+            mask[mask <= 0] = 0.0
+            d_Z1 = (d_out @ params["W2"].T) * mask
+            return {"W1": X.T @ d_Z1, "b1": d_Z1.sum(axis=0),
+                    "W2": cache["A1"].T @ d_out, "b2": d_out.sum(axis=0)}
+        """, "now holds 0/1 values"),
+    _m("cache-tuple-order", "02_backward", "backward",
+       "forward returns the cache as (Z1, A1, out), backward unpacks it as (A1, Z1, out)", """
+        def backward(X, y, params, cache):
+            A1, Z1, out = cache
+            d_out = (out - y) / X.shape[0]
+            d_Z1 = (d_out @ params["W2"].T) * (Z1 > 0)
+            return {"W1": X.T @ d_Z1, "b1": d_Z1.sum(axis=0), "W2": A1.T @ d_out, "b2": d_out.sum(axis=0)}
+        """, also=[("forward", """
+        def forward(X, params):
+            Z1 = X @ params["W1"] + params["b1"]
+            A1 = np.maximum(Z1, 0.0)
+            out = A1 @ params["W2"] + params["b2"]
+            return out, (Z1, A1, out)
+        """)]),
     _m("backward-calls-autograd", "02_backward", "backward", "cheat: computes the 'manual' gradients with autograd", """
         def backward(X, y, params, cache):
             leaves = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
@@ -248,6 +366,26 @@ MISTAKES: tuple[Mistake, ...] = (
                 params[f"b{l}"] = np.zeros(fan_out)
             return params
         """, d.STATE_KEPT),
+    _m("init-variance-as-std", "03_mlp", "init_mlp", "passes the variance 2 / fan_in as the standard deviation", """
+        def init_mlp(layer_sizes, seed):
+            rng = np.random.default_rng(seed)
+            params = {}
+            for l in range(1, len(layer_sizes)):
+                fan_in, fan_out = layer_sizes[l - 1], layer_sizes[l]
+                params[f"W{l}"] = rng.normal(0.0, 2.0 / fan_in, size=(fan_in, fan_out))
+                params[f"b{l}"] = np.zeros(fan_out)
+            return params
+        """, d.VARIANCE_AS_STD),
+    _m("init-bias-row", "03_mlp", "init_mlp", "makes each bias a (1, fan_out) row", """
+        def init_mlp(layer_sizes, seed):
+            rng = np.random.default_rng(seed)
+            params = {}
+            for l in range(1, len(layer_sizes)):
+                fan_in, fan_out = layer_sizes[l - 1], layer_sizes[l]
+                params[f"W{l}"] = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
+                params[f"b{l}"] = np.zeros((1, fan_out))
+            return params
+        """, d.WRONG_SHAPE),
     _m("mlp-forward-relu-on-output", "03_mlp", "mlp_forward", "applies ReLU to the output layer before the sigmoid", """
         def mlp_forward(X, params):
             L = sum(1 for k in params if k.startswith("W"))
@@ -270,6 +408,17 @@ MISTAKES: tuple[Mistake, ...] = (
                 cache[f"Z{l}"], cache[f"A{l}"] = Z, A
             return A, cache
         """),
+    _m("mlp-forward-values-by-position", "03_mlp", "mlp_forward", "takes the W's and b's in the dict's order", """
+        def mlp_forward(X, params):
+            Ws = [v for k, v in params.items() if k.startswith("W")]
+            bs = [v for k, v in params.items() if k.startswith("b")]
+            A, cache = X, {"A0": X}
+            for l, (W, b) in enumerate(zip(Ws, bs), start=1):
+                Z = A @ W + b
+                A = np.maximum(Z, 0.0) if l < len(Ws) else 1.0 / (1.0 + np.exp(-Z))
+                cache[f"Z{l}"], cache[f"A{l}"] = Z, A
+            return A, cache
+        """, d.KEY_ORDER),
     _m("mlp-backward-extra-sigmoid-derivative", "03_mlp", "mlp_backward",
        "multiplies (p - y) by p * (1 - p) again", """
         def mlp_backward(y, params, cache):
@@ -308,6 +457,19 @@ MISTAKES: tuple[Mistake, ...] = (
                     d_Z = (d_Z @ params[f"W{l}"].T) * (cache[f"Z{l - 1}"] > 0)
             return grads
         """, d.BIAS_NOT_SUMMED),
+    _m("mlp-backward-mask-off-by-one", "03_mlp", "mlp_backward",
+       "masks with the layer's own Z{l} instead of the previous layer's Z{l-1}", """
+        def mlp_backward(y, params, cache):
+            L = sum(1 for k in params if k.startswith("W"))
+            d_Z = (cache[f"A{L}"] - y) / y.shape[0]
+            grads = {}
+            for l in range(L, 0, -1):
+                grads[f"W{l}"] = cache[f"A{l - 1}"].T @ d_Z
+                grads[f"b{l}"] = d_Z.sum(axis=0)
+                if l > 1:
+                    d_Z = (d_Z @ params[f"W{l}"].T) * (cache[f"Z{l}"] > 0)
+            return grads
+        """, d.CASE_RAISED),
     _m("mlp-backward-calls-autograd", "03_mlp", "mlp_backward", "cheat: replays the network in torch", """
         def mlp_backward(y, params, cache):
             L = sum(1 for k in params if k.startswith("W"))
@@ -329,6 +491,48 @@ MISTAKES: tuple[Mistake, ...] = (
         def sgd_step(params, grads, lr):
             return {k: v + lr * grads[k] for k, v in params.items()}
         """, d.SIGN_FLIP),
+    _m("sgd-zip-items-values", "03_mlp", "sgd_step", "pairs params.items() with grads.values() by position", """
+        def sgd_step(params, grads, lr):
+            return {k: p - lr * g for (k, p), g in zip(params.items(), grads.values())}
+        """, d.KEY_ORDER),
+    _m("sgd-shallow-copy", "03_mlp", "sgd_step", "updates a params.copy() with -=, which shares the arrays", """
+        def sgd_step(params, grads, lr):
+            new = params.copy()
+            for k in new:
+                new[k] -= lr * grads[k]
+            return new
+        """, d.SHALLOW_COPY),
+    _m("sgd-clipped-step", "03_mlp", "sgd_step", "clips each gradient to [-1, 1] before the step", """
+        def sgd_step(params, grads, lr):
+            return {k: p - lr * np.clip(grads[k], -1.0, 1.0) for k, p in params.items()}
+        """),
+    _m("sgd-zip-with-backward-order", "03_mlp", "sgd_step",
+       "mlp_backward returns its gradients last layer first (allowed), sgd_step pairs them by position", """
+        def sgd_step(params, grads, lr):
+            return {k: p - lr * g for (k, p), g in zip(params.items(), grads.values())}
+        """, d.KEY_ORDER, also=[("mlp_backward", """
+        def mlp_backward(y, params, cache):
+            L = sum(1 for k in params if k.startswith("W"))
+            d_Z = (cache[f"A{L}"] - y) / y.shape[0]
+            grads = {}
+            for l in range(L, 0, -1):
+                grads[f"W{l}"] = cache[f"A{l - 1}"].T @ d_Z
+                grads[f"b{l}"] = d_Z.sum(axis=0)
+                if l > 1:
+                    d_Z = (d_Z @ params[f"W{l}"].T) * (cache[f"Z{l - 1}"] > 0)
+            return grads
+        """)]),
+    _m("train-reinit-each-epoch", "03_mlp", "train_mlp", "calls init_mlp inside the loop, so it never gets past step 0", """
+        def train_mlp(X, y, layer_sizes, lr, epochs, seed):
+            losses = []
+            for _ in range(epochs):
+                params = init_mlp(layer_sizes, seed)
+                probs, cache = mlp_forward(X, params)
+                p = np.clip(probs, 1e-12, 1 - 1e-12)
+                losses.append(float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))))
+                params = sgd_step(params, mlp_backward(y, params, cache), lr)
+            return params, losses
+        """, d.TRAIN_LOOP_BLAME),
     _m("train-loss-after-step", "03_mlp", "train_mlp", "records the loss after each step", """
         def train_mlp(X, y, layer_sizes, lr, epochs, seed):
             params = init_mlp(layer_sizes, seed)
@@ -351,6 +555,31 @@ MISTAKES: tuple[Mistake, ...] = (
                 params = sgd_step(params, mlp_backward(y, params, cache), lr)
             return params, losses
         """),
+    _m("to-torch-depth-4", "03_mlp", "to_torch", "hard-codes the default 4-layer network", """
+        def to_torch(params):
+            layers = []
+            for l in range(1, 5):
+                linear = torch.nn.Linear(*params[f"W{l}"].shape, dtype=torch.float64)
+                with torch.no_grad():
+                    linear.weight.copy_(torch.tensor(params[f"W{l}"].T))
+                    linear.bias.copy_(torch.tensor(params[f"b{l}"]))
+                layers += [linear, torch.nn.ReLU() if l < 4 else torch.nn.Sigmoid()]
+            return torch.nn.Sequential(*layers)
+        """, d.CASE_RAISED),
+    _m("to-torch-items-order", "03_mlp", "to_torch", "builds the layers in the order the dict lists the W's", """
+        def to_torch(params):
+            L = sum(1 for k in params if k.startswith("W"))
+            layers = []
+            for k, W in params.items():
+                if not k.startswith("W"):
+                    continue
+                linear = torch.nn.Linear(*W.shape, dtype=torch.float64)
+                with torch.no_grad():
+                    linear.weight.copy_(torch.tensor(W.T))
+                    linear.bias.copy_(torch.tensor(params["b" + k[1:]]))
+                layers += [linear, torch.nn.ReLU() if len(layers) < 2 * (L - 1) else torch.nn.Sigmoid()]
+            return torch.nn.Sequential(*layers)
+        """, d.KEY_ORDER),
     _m("to-torch-no-transpose", "03_mlp", "to_torch", "copies W into Linear.weight without transposing", """
         def to_torch(params):
             L = sum(1 for k in params if k.startswith("W"))
@@ -396,6 +625,20 @@ MISTAKES: tuple[Mistake, ...] = (
             p = np.clip(probs, eps, 1 - eps)
             return float(np.sum(-(y * np.log(p) + (1 - y) * np.log(1 - p))))
         """, d.SUMMED_NOT_AVERAGED),
+    _m("bce-loss-matrix-form", "04_bce", "bce_loss", "y.T @ log(p): right for (N, 1) only", """
+        def bce_loss(probs, y, eps=1e-12):
+            p = np.clip(probs, eps, 1 - eps)
+            return (-(y.T @ np.log(p) + (1 - y).T @ np.log(1 - p))).item() / len(y)
+        """, d.CASE_RAISED),
+    _m("bce-log-p-plus-eps", "04_bce", "bce_loss", "log(p + eps) instead of clipping", """
+        def bce_loss(probs, y, eps=1e-12):
+            return float(np.mean(-(y * np.log(probs + eps) + (1 - y) * np.log(1 - probs + eps))))
+        """, d.LOG_P_PLUS_EPS),
+    _m("bce-clip-fixed-eps", "04_bce", "bce_loss", "clips with 1e-12 whatever eps it is given", """
+        def bce_loss(probs, y, eps=1e-12):
+            p = np.clip(probs, 1e-12, 1 - 1e-12)
+            return float(np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p))))
+        """, d.OTHER_CLIP_EPS),
     _m("bce-dloss-divided-by-n", "04_bce", "bce_dloss_dprob", "divides the per-sample derivative by N", """
         def bce_dloss_dprob(p, y):
             return (-y / p + (1 - y) / (1 - p)) / len(p)
@@ -413,6 +656,28 @@ MISTAKES: tuple[Mistake, ...] = (
         def bce_with_logits(z, y):
             return float(np.mean(np.log(1 + np.exp(-z)) + (1 - y) * z))
         """, d.FP_WARNING),
+    _m("bce-logits-log-sigmoid", "04_bce", "bce_with_logits", "the BCE of a (stable) sigmoid: log(0) at large |z|", """
+        def bce_with_logits(z, y):
+            e = np.exp(-np.abs(z))
+            p = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+            return float(np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p))))
+        """, "rounded to exactly 0 or 1"),
+    _m("bce-logits-where-both-branches", "04_bce", "bce_with_logits",
+       "picks the stable form per entry with np.where, which evaluates both", """
+        def bce_with_logits(z, y):
+            per_sample = np.where(z >= 0, z * (1 - y) + np.log1p(np.exp(-z)), -z * y + np.log1p(np.exp(z)))
+            return float(np.mean(per_sample))
+        """, "np.where evaluates both branches"),
+    _m("bce-logits-mean-axis0", "04_bce", "bce_with_logits", "averages over axis 0 and takes entry [0]: column 0 only", """
+        def bce_with_logits(z, y):
+            per_sample = np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))
+            return float(np.mean(per_sample, axis=0)[0])
+        """),
+    _m("bce-grad-logits-len", "04_bce", "bce_grad_logits", "divides by len(z) instead of z.size", """
+        def bce_grad_logits(z, y):
+            e = np.exp(-np.abs(z))
+            return (np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)) - y) / len(z)
+        """, d.LEN_NOT_SIZE),
     _m("bce-grad-logits-no-mean", "04_bce", "bce_grad_logits", "forgets the 1/N", """
         def bce_grad_logits(z, y):
             return 0.5 * (1 + np.tanh(z / 2)) - y
@@ -571,14 +836,18 @@ CORRECT: tuple[Mistake, ...] = (
 )
 
 def apply_mistake(nb, mistake: Mistake):
-    """A copy of notebook ``nb`` whose solution cell for ``mistake.function`` holds ``mistake.source``."""
+    """A copy of notebook ``nb`` whose solution cell for ``mistake.function`` holds
+    ``mistake.source`` (and each cell of ``mistake.also`` its replacement)."""
     changed = copy.deepcopy(nb)
+    replacements = {mistake.function: mistake.source, **dict(mistake.also)}
     for cell in changed.cells:
-        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == mistake.function:
-            cell.source = mistake.source
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id in replacements:
+            cell.source = replacements.pop(grade_id)
             cell.outputs = []
-            return changed
-    raise KeyError(f"{mistake.notebook}.ipynb has no cell with grade_id {mistake.function!r}")
+    if replacements:
+        raise KeyError(f"{mistake.notebook}.ipynb has no cell with grade_id {sorted(replacements)}")
+    return changed
 
 
 # ----------------------------------------------------------------- running the catalogue
@@ -622,22 +891,155 @@ def outcome_row(mistake: Mistake, run) -> dict:
     return {
         "points_lost": run.max_score - run.score,
         "failed": len(failed),
-        "outside": [test.name for test in failed if mistake.function not in test.tags],
+        "outside": [test.name for test in failed if not set(mistake.functions) & set(test.tags)],
         "named": mistake.diagnosis is not None and mistake.diagnosis in messages,
         "first_message": failed[0].output.splitlines()[0] if failed and failed[0].output else "",
         "internal": [test.name for test in failed if test.internal_error],
     }
 
 
+def caught(mistake: Mistake, row: dict) -> bool:
+    """Graded as the catalogue promises: points lost, only in the mistake's own tests,
+    no internal error, and its diagnosis said where it has one."""
+    return bool(row["failed"]) and not row["outside"] and not row["internal"] and (
+        mistake.diagnosis is None or row["named"])
+
+
+# ------------------------------------------------------- the catalogue at many seeds, fast
+
+
+@dataclass(frozen=True)
+class HiddenTest:
+    """One collected hidden test: what pytest would call, and with what."""
+
+    nodeid: str
+    function: object
+    fixtures: tuple[str, ...]  # the test function's arguments: fixtures and parameters
+    params: dict
+    properties: dict  # name, points, tags: the item's user_properties
+
+
+def collect_hidden_tests(tests_dir=None) -> list[HiddenTest]:
+    """The hidden tests as pytest collects them (once: collection is a third of a
+    session's time, and a session grades one submission at one seed)."""
+    import inspect
+    import io
+    import os
+    from contextlib import redirect_stderr, redirect_stdout
+
+    import pytest
+
+    from autograder.grading.suite import pytest_args
+    from autograder.paths import GRADING_TESTS_DIR
+
+    collected: list[HiddenTest] = []
+
+    class Keep:
+        def pytest_collection_finish(self, session):
+            for item in session.items:
+                callspec = getattr(item, "callspec", None)
+                arguments = tuple(inspect.signature(item.function).parameters)
+                collected.append(HiddenTest(item.nodeid, item.function, arguments,
+                                            dict(callspec.params) if callspec else {}, dict(item.user_properties)))
+
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    log = io.StringIO()
+    with redirect_stdout(log), redirect_stderr(log):
+        code = pytest.main([*pytest_args(0, tests_dir or GRADING_TESTS_DIR), "--collect-only"], plugins=[Keep()])
+    if code != 0 or not collected:
+        raise RuntimeError("the hidden tests could not be collected:\n" + log.getvalue()[-4000:])
+    return collected
+
+
+def run_collected(tests, submission, seed: int, notebook: str | None = None):
+    """Run the collected ``tests`` (those of ``notebook``, if given) against ``submission``
+    at ``seed`` by calling each test function with the fixtures pytest would give it;
+    the outcomes as ``run_hidden_tests`` reports them. ``tests/hidden_tests/test_mistake_seeds.py``
+    checks that both agree."""
+    import sys
+
+    import pytest
+
+    from autograder.grading.model import SuiteResult, TestOutcome
+    from autograder.grading.suite import describe_failure
+    from grading_tests.conftest import NOTEBOOK_FIXTURES, generator_for
+
+    outcomes = []
+    for test in tests:
+        tags = tuple(test.properties["tags"])
+        if notebook is not None and tags[0] != notebook:
+            continue
+        kwargs = {}
+        for name in test.fixtures:
+            if name in NOTEBOOK_FIXTURES:
+                kwargs[name] = submission.notebook(NOTEBOOK_FIXTURES[name])
+            elif name == "rng":
+                kwargs[name] = generator_for(seed, test.nodeid)
+            elif name == "seed":
+                kwargs[name] = seed
+            elif name in test.params:
+                kwargs[name] = test.params[name]
+            else:
+                raise RuntimeError(f"{test.nodeid} uses the fixture {name!r}, which run_collected cannot give")
+        try:
+            test.function(**kwargs)
+            failure = None
+        except Exception:  # what pytest reports as a failed test
+            failure = describe_failure(pytest.ExceptionInfo.from_exc_info(sys.exc_info()))
+        points = float(test.properties["points"])
+        outcomes.append(TestOutcome(
+            name=test.properties["name"], number="", score=0.0 if failure else points, max_score=points,
+            status="failed" if failure else "passed", output=failure[0] if failure else "", tags=tags,
+            nodeid=test.nodeid, internal_error=failure[1] if failure else None,
+            diagnosis=failure[2] if failure else None))
+    return SuiteResult(seed=seed, tests=tuple(outcomes), seconds=0.0)
+
+
+def grade_catalogue(mistakes, seeds, solution, folder, tests=None):
+    """Grade every mistake at every seed (only its notebook's tests: the others borrow
+    the solution's notebooks, which it cannot affect); ``{(key, seed): row}``.
+
+    Seeds outermost, with the trusted references remembered: the mistakes of one seed
+    share their inputs, so each reference is computed once per seed.
+    """
+    from pathlib import Path
+
+    from grading_tests import reference
+
+    tests = tests if tests is not None else collect_hidden_tests()
+    submissions = {}
+    for index, mistake in enumerate(mistakes):
+        where = Path(folder) / f"{index:03d}-{mistake.key}"
+        where.mkdir(parents=True, exist_ok=True)
+        submissions[mistake.key] = mistake_submission(mistake, solution, where)
+    rows = {}
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the sandbox (autograder/template.py); many threads only contend here
+    reference.remember()
+    try:
+        for seed in seeds:
+            for mistake in mistakes:
+                run = run_collected(tests, submissions[mistake.key], seed, mistake.notebook)
+                rows[mistake.key, seed] = outcome_row(mistake, run)
+            reference.remember()  # start afresh: another seed asks for other references
+    finally:
+        reference.remember(False)
+        torch.set_num_threads(threads)
+    return rows
+
+
 def render_table(rows, seed: int) -> str:
     lines = [
         "# The mistake catalogue",
         "",
-        f"{len(rows)} realistic wrong implementations of single contract functions (and a few cheats), "
-        "each applied to the solution notebook and graded by the hidden tests. *Lost* is the points "
-        "the hidden suite takes off; *failed* the number of failing tests, all of them tagged with the "
-        "function the mistake touches; *diagnosis* the phrase the failure message must contain when "
-        "the mistake has a recognisable signature (checked: ✓).",
+        f"{len(rows)} realistic wrong implementations of contract functions (a few split across two "
+        "functions, and a few cheats), each applied to the solution notebook and graded by the hidden "
+        "tests. *Lost* is the points the hidden suite takes off; *failed* the number of failing tests, "
+        "all of them tagged with a function the mistake touches; *diagnosis* the phrase the failure "
+        "message must contain when the mistake has a recognisable signature (checked: ✓). "
+        "tests/hidden_tests/test_mistake_seeds.py checks the same at 20 seeds.",
         "",
         f"Generated from `grading_tests/mistakes.py` and a grading run (seed {seed}); do not edit by "
         "hand. Regenerate with `.venv/bin/python -m grading_tests.mistakes --write docs/mistakes.md`.",
@@ -649,7 +1051,8 @@ def render_table(rows, seed: int) -> str:
         diagnosis = f"{mistake.diagnosis} {'✓' if row['named'] else '✗ (not named)'}" if mistake.diagnosis else "—"
         message = row["first_message"]
         message = message if len(message) <= 160 else message[:157] + "..."
-        lines.append(f"| {mistake.notebook} | `{mistake.function}` | {_cell(mistake.description)} (`{mistake.key}`) "
+        functions = " + ".join(f"`{function}`" for function in mistake.functions)
+        lines.append(f"| {mistake.notebook} | {functions} | {_cell(mistake.description)} (`{mistake.key}`) "
                      f"| {_cell(diagnosis)} | {row['points_lost']:g} | {row['failed']} | {_cell(message)} |")
     return "\n".join(lines) + "\n"
 
@@ -682,7 +1085,7 @@ def main(argv=None) -> int:
             run = run_hidden_tests(mistake_submission(mistake, solution, folder), args.seed)
             row = outcome_row(mistake, run)
             rows.append((mistake, row))
-            if not row["failed"] or row["outside"] or row["internal"] or (mistake.diagnosis and not row["named"]):
+            if not caught(mistake, row):
                 problems.append(f"{mistake.key}: {row}")
     table = render_table(rows, args.seed)
     if args.write:

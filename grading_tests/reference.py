@@ -250,6 +250,17 @@ def mse_loss(out, y) -> float:
     return float(np.mean(0.5 * (np.asarray(out) - np.asarray(y)) ** 2))
 
 
+def mse_loss_variants(out, y) -> dict[str, float]:
+    """What the common wrong forms of the mean squared error give, by the key of the
+    mistake (``grading_tests.diagnose.SCALAR_VARIANT_TEXT`` says them in words)."""
+    out, y = np.asarray(out, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    variants = {"square_of_mean": float(0.5 * np.mean(out - y) ** 2),
+                "square_of_mean_no_half": float(np.mean(out - y) ** 2)}
+    if out.ndim == 2 and out.shape[1] == 1 and out.shape[0] > 1:
+        variants["n_by_n_broadcast"] = float(np.mean(0.5 * (out.ravel() - y) ** 2))
+    return variants
+
+
 def two_layer_loss(X, y, params) -> float:
     return mse_loss(two_layer_forward(X, params), y)
 
@@ -375,8 +386,20 @@ def init_mlp_legacy(layer_sizes, seed):
     return params
 
 
+def init_mlp_variance_as_std(layer_sizes, seed):
+    """The same draws with the variance 2 / fan_in as the standard deviation."""
+    rng = np.random.default_rng(seed)
+    params = {}
+    for l in range(1, len(layer_sizes)):
+        fan_in, fan_out = layer_sizes[l - 1], layer_sizes[l]
+        params[f"W{l}"] = rng.normal(0.0, 2.0 / fan_in, size=(fan_in, fan_out))
+        params[f"b{l}"] = np.zeros(fan_out)
+    return params
+
+
 def init_variants(layer_sizes, seed):
-    return {"he_fan_out": init_mlp_fan_out(layer_sizes, seed), "legacy_rng": init_mlp_legacy(layer_sizes, seed)}
+    return {"he_fan_out": init_mlp_fan_out(layer_sizes, seed), "legacy_rng": init_mlp_legacy(layer_sizes, seed),
+            "variance_as_std": init_mlp_variance_as_std(layer_sizes, seed)}
 
 
 def mlp_preactivations(X, params):
@@ -539,6 +562,20 @@ def xor_data(rng, n, margin=0.1):
 def bce_loss(probs, y, eps=1e-12) -> float:
     p = np.clip(probs, eps, 1.0 - eps)
     return float(np.mean(-(y * np.log(p) + (1.0 - y) * np.log(1.0 - p))))
+
+
+def bce_loss_variants(probs, y, eps=1e-12) -> dict[str, float]:
+    """What the common wrong forms of the clipped mean BCE give (see ``mse_loss_variants``)."""
+    probs, y = np.asarray(probs, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        variants = {"log_p_plus_eps": float(np.mean(-(y * np.log(probs + eps) + (1.0 - y) * np.log(1.0 - probs + eps))))}
+        for other in (1e-7, 1e-8, 1e-10, 1e-12, 1e-15, 1e-16):
+            if other != eps:
+                variants[f"clip_eps_{other:g}"] = bce_loss(probs, y, other)
+        if probs.ndim == 2 and probs.shape[1] == 1 and probs.shape[0] > 1:
+            p = np.clip(probs, eps, 1.0 - eps)
+            variants["n_by_n_broadcast"] = float(np.mean(-(y.ravel() * np.log(p) + (1.0 - y.ravel()) * np.log(1.0 - p))))
+    return variants
 
 
 def bce_dloss_dprob(p, y):

@@ -10,6 +10,7 @@ from grading_tests.diagnose import (
     FORWARD_DIFFERENCE,
     NOT_EXACT_AT_EXTREMES,
     RELU_GRAD_AT_ZERO,
+    STEP_SCALED,
     GradingFailure,
     LazyText,
     check_array,
@@ -43,8 +44,8 @@ def test_relu_values(nb_relu, rng):
 @pytest.mark.points(2)
 @pytest.mark.functions("relu_grad")
 def test_relu_grad_values(nb_relu, rng):
-    """relu_grad is 1.0 where z > 0 and 0.0 where z < 0, as float64"""
-    for shape in ([9], distinct_sizes(rng, 2)):
+    """relu_grad is 1.0 where z > 0 and 0.0 where z < 0, as float64, on 1-D, 2-D and 3-D arrays"""
+    for shape in ([9], distinct_sizes(rng, 2), distinct_sizes(rng, 3, 2, 5)):
         z = away_from_zero(rng, tuple(shape))
         got = call(nb_relu, "relu_grad", {"z": z}, repeat=True)
         check_array(got, ref.relu_grad(z), what="`relu_grad(z)`", tol=0.0, inputs=describe_inputs({"z": z}))
@@ -68,8 +69,8 @@ def test_relu_grad_at_zero(nb_relu):
 @pytest.mark.points(2)
 @pytest.mark.functions("sigmoid")
 def test_sigmoid_values(nb_relu, rng):
-    """sigmoid matches torch.sigmoid on moderate inputs"""
-    for shape in ([8], distinct_sizes(rng, 2)):
+    """sigmoid matches torch.sigmoid on moderate inputs of 1, 2 and 3 dimensions"""
+    for shape in ([8], distinct_sizes(rng, 2), distinct_sizes(rng, 3, 2, 5)):
         z = rng.normal(0.0, 3.0, size=tuple(shape))
         got = call(nb_relu, "sigmoid", {"z": z}, repeat=True)
         # The solution differs from torch by at most 1.1e-16 (300 draws); a wrong
@@ -104,11 +105,13 @@ def test_sigmoid_extreme(nb_relu):
 @pytest.mark.points(1)
 @pytest.mark.functions("sigmoid_grad", "sigmoid")
 def test_sigmoid_grad_values(nb_relu, rng):
-    """sigmoid_grad equals sigmoid(z) * (1 - sigmoid(z))"""
-    z = rng.normal(0.0, 3.0, size=tuple(distinct_sizes(rng, 2)))
-    got = call(nb_relu, "sigmoid_grad", {"z": z}, repeat=True)
-    # Same reasoning as sigmoid's tolerance: a few ulps against a formula error.
-    check_array(got, ref.sigmoid_grad(z), what="`sigmoid_grad(z)`", tol=1e-12, inputs=describe_inputs({"z": z}))
+    """sigmoid_grad equals sigmoid(z) * (1 - sigmoid(z)) on 1-D, 2-D and 3-D arrays"""
+    for shape in ([6], distinct_sizes(rng, 2), distinct_sizes(rng, 3, 2, 5)):
+        z = rng.normal(0.0, 3.0, size=tuple(shape))
+        got = call(nb_relu, "sigmoid_grad", {"z": z}, repeat=True)
+        # Same reasoning as sigmoid's tolerance: a few ulps against a formula error.
+        check_array(got, ref.sigmoid_grad(z), what="`sigmoid_grad(z)`", tol=1e-12,
+                    inputs=describe_inputs({"z": z}))
 
 
 @pytest.mark.points(1)
@@ -140,9 +143,34 @@ def cubic_params(rng, shape):
     }
 
 
-def curved_point(rng, shape):
-    # Entries of moderate size: the cubic's curvature is then comparable to its slope.
-    return rng.uniform(0.3, 1.2, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+def curved_point(rng, shape, eps=1e-6):
+    """Entries of moderate size (the cubic's curvature is then comparable to its slope),
+    on both sides of 1 in magnitude in every draw (a step scaled by max(1, |x|) shows),
+    and at least one entry where adding and subtracting ``eps`` does not give it back
+    (so only code that puts back the saved value leaves ``x`` as it was)."""
+    x = rng.uniform(0.3, 0.9, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+    flat = x.reshape(-1)
+    # Not among the first two entries, which with_round_off may set.
+    flat[rng.integers(2, flat.size)] = rng.choice([-1.0, 1.0]) * rng.uniform(1.5, 2.5)
+    return with_round_off(x, eps)
+
+
+def with_round_off(x, eps):
+    """``x`` with entries where putting a value back by arithmetic fails: one where
+    ``(v + eps) - eps != v`` and one where ``((v + eps) - 2 eps) + eps != v`` (the two
+    ways to undo a step). The first is rare (``v + eps`` must cross into a binade with
+    a coarser grid), so an entry just below 1 is chosen for it; the rest stay as drawn."""
+    x = np.array(x, dtype=np.float64)
+    flat = x.reshape(-1)
+    undo = (lambda v: (v + eps) - eps, lambda v: ((v + eps) - 2 * eps) + eps)
+    for position, restore in enumerate(undo):
+        if np.any(restore(flat) != flat):
+            continue
+        v = 1.0 - eps / 2
+        while restore(v) == v:
+            v = np.nextafter(v, 0.0)
+        flat[position % flat.size] = v
+    return x
 
 
 def numerical_gradient_problem(got, f, x, eps):
@@ -161,7 +189,27 @@ def numerical_gradient_problem(got, f, x, eps):
         # result within 1e-7 of it was computed with a much smaller step.
         if eps >= 1e-3 and ref.relative_error(got, f.gradient(x)) < 1e-7:
             return f"the {EPS_IGNORED}: with eps = {eps:g} the step h must be {eps:g}"
+        if ref.relative_error(got, scaled_step_difference(f, x, eps)) < 1e-9 < ref.relative_error(
+                got, ref.central_difference(f, x, eps)):
+            return (f"the {STEP_SCALED} (h = eps * max(1, |x|)): where |x| > 1 the step is larger "
+                    f"than eps; the contract's step is exactly eps = {eps:g} for every entry")
     return None
+
+
+def scaled_step_difference(f, x, eps):
+    """Central differences with the step ``eps * max(1, |x_i|)`` (a relative step)."""
+    x = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        h = eps * max(1.0, abs(x[i]))
+        old = x[i]
+        x[i] = old + h
+        plus = f(x)
+        x[i] = old - h
+        minus = f(x)
+        x[i] = old
+        grad[i] = (plus - minus) / (2 * h)
+    return grad
 
 
 @pytest.mark.points(2)
@@ -191,7 +239,7 @@ def test_numerical_gradient_any_shape(nb_relu, rng):
     shape = tuple(distinct_sizes(rng, 3, 2, 4))
     A = rng.normal(size=(int(np.prod(shape)),) * 2)
     g = rng.normal(size=int(np.prod(shape)))
-    x = rng.normal(size=shape)
+    x = with_round_off(rng.normal(size=shape), 1e-6)
     local = ref_function("quadratic", {"A": A, "g": g})
     f = nb_relu.reference_function("quadratic", A=A, g=g)
     # `call` fails if x holds other values afterwards (changing it during the call is fine).
@@ -207,10 +255,10 @@ def test_numerical_gradient_eps(nb_relu, rng):
     """numerical_gradient uses the step eps it is given"""
     shape = (distinct_sizes(rng, 1, 4, 8)[0],)
     params = cubic_params(rng, shape)
-    x = curved_point(rng, shape)
+    eps = 1e-2
+    x = curved_point(rng, shape, eps)
     local = ref_function("cubic_sum", params)
     f = nb_relu.reference_function("cubic_sum", **params)
-    eps = 1e-2
     got = call(nb_relu, "numerical_gradient", {"f": f, "x": x, "eps": eps}, may_modify=("f",), modify_hint=RESTORE_X)
     expected = ref.central_difference(local, x, eps)
     what = f"`numerical_gradient(f, x, eps={eps:g})`"

@@ -4,16 +4,25 @@ import numpy as np
 import pytest
 
 from grading_tests import reference as ref
-from grading_tests.returned_types import check_numpy_arrays
 from grading_tests.checks import (
     away_from_kinks,
+    blame_cache,
+    blaming_key_order,
     call,
     describe_inputs,
     distinct_sizes,
     first_of_pair,
+    reordered,
     unpack_pair,
 )
-from grading_tests.diagnose import check_array, check_gradients, check_scalar
+from grading_tests.diagnose import (
+    GradingFailure,
+    check_array,
+    check_gradients,
+    check_scalar,
+    named_scalar_variants,
+    type_problem,
+)
 
 pytestmark = pytest.mark.notebook("02_backward")
 
@@ -46,7 +55,8 @@ def draw_problem(rng, N=None, D=None, H=None):
             "b2": rng.normal(0.0, 0.5, size=1),
         }
         y = rng.normal(size=(N, 1))
-        return X, y, params
+        # In no particular key order: a dict's order is not part of the contract.
+        return X, y, reordered(params, rng)
 
     return away_from_kinks(draw, lambda X, y, params: [ref.two_layer_preactivation(X, params)])
 
@@ -61,18 +71,35 @@ def student_forward(nb, X, params, **options):
 
 
 def student_gradients(nb, X, y, params, **options):
-    """The student's backward, fed the cache of the student's own forward."""
+    """``(gradients, cache)``: the student's backward, fed the cache of the student's own forward."""
     _, cache = student_forward(nb, X, params)
-    return call(nb, "backward", {"X": X, "y": y, "params": params, "cache": cache},
-                numpy_only=True, **options)
+    got = call(nb, "backward", {"X": X, "y": y, "params": params, "cache": cache}, numpy_only=True, **options)
+    return got, cache
 
 
-def check_backward(got, X, y, params):
-    check_gradients(
-        got, ref.two_layer_grads(X, y, params), what="`backward`",
-        order=ref.TWO_LAYER_BACKWARD_ORDER, tol=VALUE_TOLERANCE, batch=X.shape[0],
-        variants=lambda: ref.two_layer_grad_variants(X, y, params), inputs=inputs_text(X, y, params),
-    )
+def two_layer_intermediates(X, params):
+    Z1 = ref.two_layer_preactivation(X, params)
+    return {"X": X, "Z1": Z1, "A1": ref.relu(Z1), "out": ref.two_layer_forward(X, params)}
+
+
+def check_backward(got, X, y, params, nb=None, cache=None):
+    """Fail unless ``got`` are the gradients; if they are wrong but ``backward`` is right
+    once the wrong entries of forward's ``cache`` are corrected, blame ``forward``."""
+
+    def check(got):
+        check_gradients(
+            got, ref.two_layer_grads(X, y, params), what="`backward`",
+            order=ref.TWO_LAYER_BACKWARD_ORDER, tol=VALUE_TOLERANCE, batch=X.shape[0],
+            variants=lambda: ref.two_layer_grad_variants(X, y, params), inputs=inputs_text(X, y, params),
+        )
+
+    try:
+        check(got)
+    except GradingFailure:
+        if nb is not None:
+            blame_cache(nb, "forward", "backward", cache, two_layer_intermediates(X, params), check,
+                        {"X": X, "y": y, "params": params})
+        raise
 
 
 # -------------------------------------------------------------------------------- forward
@@ -83,9 +110,13 @@ def check_backward(got, X, y, params):
 def test_forward_values(nb_backward, rng):
     """forward returns out of shape (N, 1) equal to relu(X @ W1 + b1) @ W2 + b2"""
     X, y, params = draw_problem(rng)
-    out, _ = student_forward(nb_backward, X, params, repeat=first_of_pair)
-    check_array(out, ref.two_layer_forward(X, params), what="`forward(X, params)[0]`",
-                tol=VALUE_TOLERANCE, inputs=inputs_text(X, y, params))
+
+    def run(params):
+        out, _ = student_forward(nb_backward, X, params, repeat=first_of_pair)
+        check_array(out, ref.two_layer_forward(X, params), what="`forward(X, params)[0]`",
+                    tol=VALUE_TOLERANCE, inputs=inputs_text(X, y, params))
+
+    blaming_key_order("forward", run, params)
 
 
 @pytest.mark.points(1)
@@ -109,7 +140,8 @@ def test_mse_loss_values(nb_backward, rng):
     out, y = rng.normal(size=(N, 1)), rng.normal(size=(N, 1))
     got = call(nb_backward, "mse_loss", {"out": out, "y": y}, repeat=True)
     check_scalar(got, ref.mse_loss(out, y), what="`mse_loss(out, y)`", tol=VALUE_TOLERANCE, batch=N,
-                 inputs=describe_inputs({"out": out, "y": y}))
+                 inputs=describe_inputs({"out": out, "y": y}),
+                 variants=lambda: named_scalar_variants(ref.mse_loss_variants(out, y)))
 
 
 @pytest.mark.points(1)
@@ -130,7 +162,12 @@ def test_mse_loss_batch_of_one(nb_backward, rng):
 def test_backward_matches_autograd(nb_backward, rng):
     """backward matches PyTorch autograd for W1, b1, W2 and b2, using NumPy only"""
     X, y, params = draw_problem(rng)
-    check_backward(student_gradients(nb_backward, X, y, params), X, y, params)
+
+    def run(params):
+        got, cache = student_gradients(nb_backward, X, y, params)
+        check_backward(got, X, y, params, nb_backward, cache)
+
+    blaming_key_order("backward", run, params)
 
 
 @pytest.mark.points(1)
@@ -139,7 +176,7 @@ def test_backward_matches_autograd(nb_backward, rng):
 def test_backward_finite_differences(nb_backward, rng, param):
     """backward matches finite differences for {param}"""
     X, y, params = draw_problem(rng)
-    got = student_gradients(nb_backward, X, y, params)
+    got, _ = student_gradients(nb_backward, X, y, params)
     check_gradients(got, ref.two_layer_grads(X, y, params), what="`backward`",  # keys, shapes
                     order=ref.TWO_LAYER_BACKWARD_ORDER, tol=1.0)
     numeric = ref.two_layer_loss_central_difference(X, y, params, param)
@@ -153,7 +190,8 @@ def test_backward_finite_differences(nb_backward, rng, param):
 def test_backward_batch_of_one(nb_backward, rng):
     """backward is right for a batch of one sample"""
     X, y, params = draw_problem(rng, N=1)
-    check_backward(student_gradients(nb_backward, X, y, params), X, y, params)
+    got, cache = student_gradients(nb_backward, X, y, params)
+    check_backward(got, X, y, params, nb_backward, cache)
 
 
 @pytest.mark.points(1)
@@ -163,7 +201,8 @@ def test_backward_square_layer(nb_backward, rng):
     D = distinct_sizes(rng, 1, 4, 9)[0]
     N = distinct_sizes(rng, 1, 10, 14)[0]
     X, y, params = draw_problem(rng, N=N, D=D, H=D)
-    check_backward(student_gradients(nb_backward, X, y, params), X, y, params)
+    got, cache = student_gradients(nb_backward, X, y, params)
+    check_backward(got, X, y, params, nb_backward, cache)
 
 
 @pytest.mark.points(2)
@@ -171,8 +210,8 @@ def test_backward_square_layer(nb_backward, rng):
 def test_backward_leaves_arguments(nb_backward, rng):
     """backward leaves X, y, params and the cache unchanged and gives the same result twice"""
     X, y, params = draw_problem(rng)
-    got = student_gradients(nb_backward, X, y, params, readonly=True, repeat=True)
-    check_backward(got, X, y, params)
+    got, cache = student_gradients(nb_backward, X, y, params, readonly=True, repeat=True)
+    check_backward(got, X, y, params, nb_backward, cache)
 
 
 # ------------------------------------------------------------------------- autograd_grads
@@ -183,8 +222,10 @@ def test_backward_leaves_arguments(nb_backward, rng):
 def test_autograd_grads(nb_backward, rng):
     """autograd_grads returns the reference gradients as float64 NumPy arrays"""
     X, y, params = draw_problem(rng)
-    got = call(nb_backward, "autograd_grads", {"X": X, "y": y, "params": params})
-    check_numpy_arrays(nb_backward, "autograd_grads", "float64 NumPy arrays")
+    got, types = call(nb_backward, "autograd_grads", {"X": X, "y": y, "params": params}, with_types=True)
+    problem = type_problem("autograd_grads", types)
+    if problem:
+        raise GradingFailure(problem + ".")
     check_gradients(got, ref.two_layer_grads(X, y, params), what="`autograd_grads`",
                     order=ref.TWO_LAYER_BACKWARD_ORDER, tol=VALUE_TOLERANCE, batch=X.shape[0],
                     variants=lambda: ref.two_layer_grad_variants(X, y, params), inputs=inputs_text(X, y, params))

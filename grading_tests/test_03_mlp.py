@@ -4,25 +4,37 @@ import numpy as np
 import pytest
 
 from grading_tests import reference as ref
-from grading_tests.returned_types import check_numpy_arrays
 from grading_tests.checks import (
     away_from_kinks,
+    backward_order,
+    blame_cache,
+    blaming_key_order,
     call,
+    contract_order,
     describe_inputs,
     distinct_sizes,
     first_of_pair,
+    reordered,
     unpack_pair,
 )
 from grading_tests.diagnose import (
     LOSS_AFTER_STEP,
     NON_FINITE,
+    SHALLOW_COPY,
+    TRAIN_LOOP_BLAME,
+    TRAINING_BLAME,
     GradingFailure,
     array_problem,
     check_array,
     check_gradients,
     compact,
     expected_got,
+    gradients_problem,
+    named_variants,
+    signature_of,
+    type_problem,
 )
+from autograder.errors import SubmissionError
 
 pytestmark = pytest.mark.notebook("03_mlp")
 
@@ -81,15 +93,40 @@ def student_forward(nb, X, params, **options):
 
 def student_gradients(nb, X, y, params, **options):
     """The student's mlp_backward, fed the cache of the student's own mlp_forward."""
+    return student_gradients_and_cache(nb, X, y, params, **options)[0]
+
+
+def student_gradients_and_cache(nb, X, y, params, **options):
     _, cache = student_forward(nb, X, params)
-    return call(nb, "mlp_backward", {"y": y, "params": params, "cache": cache}, numpy_only=True, **options)
+    return call(nb, "mlp_backward", {"y": y, "params": params, "cache": cache}, numpy_only=True, **options), cache
 
 
-def check_backward(got, X, y, params):
+def mlp_intermediates(X, params):
+    """What a cache usually holds, by its usual name: A0 (X), Z1, A1, ..., ZL, AL (probs)."""
     L = ref.layer_count(params)
-    check_gradients(got, ref.mlp_grads(X, y, params), what="`mlp_backward`", order=ref.mlp_backward_order(L),
-                    tol=VALUE_TOLERANCE, batch=X.shape[0], variants=lambda: ref.mlp_grad_variants(X, y, params),
-                    inputs=inputs_text(X, y, params))
+    Zs = ref.mlp_preactivations(X, params)
+    named = {"A0": X, "X": X}
+    for l, Z in enumerate(Zs, start=1):
+        named[f"Z{l}"] = Z
+        named[f"A{l}"] = ref.relu(Z) if l < L else ref.mlp_forward(X, params)
+    return named
+
+
+def check_backward(got, X, y, params, nb=None, cache=None):
+    L = ref.layer_count(params)
+
+    def check(got):
+        check_gradients(got, ref.mlp_grads(X, y, params), what="`mlp_backward`", order=ref.mlp_backward_order(L),
+                        tol=VALUE_TOLERANCE, batch=X.shape[0],
+                        variants=lambda: ref.mlp_grad_variants(X, y, params), inputs=inputs_text(X, y, params))
+
+    try:
+        check(got)
+    except GradingFailure:
+        if nb is not None:
+            blame_cache(nb, "mlp_forward", "mlp_backward", cache, mlp_intermediates(X, params), check,
+                        {"y": y, "params": params})
+        raise
 
 
 # ------------------------------------------------------------------------------- init_mlp
@@ -107,8 +144,11 @@ def check_init(got, layer_sizes, seed):
 def test_init_mlp_default(nb_mlp, rng):
     """init_mlp draws exactly the contract's He initialisation for [2, 4, 3, 2, 1]"""
     seed = int(rng.integers(0, 2**31))
-    got = call(nb_mlp, "init_mlp", {"layer_sizes": [2, 4, 3, 2, 1], "seed": seed}, repeat=True)
-    check_numpy_arrays(nb_mlp, "init_mlp", "a dict of float64 NumPy arrays")
+    got, types = call(nb_mlp, "init_mlp", {"layer_sizes": [2, 4, 3, 2, 1], "seed": seed}, repeat=True,
+                      with_types=True)
+    problem = type_problem("init_mlp", types)
+    if problem:
+        raise GradingFailure(problem + ".")
     check_init(got, [2, 4, 3, 2, 1], seed)
 
 
@@ -131,9 +171,13 @@ def test_init_mlp_any_depth(nb_mlp, rng):
 def test_mlp_forward(nb_mlp, rng, depth):
     """mlp_forward matches PyTorch for a depth-{depth} network"""
     X, y, params = draw_network(rng, depth)
-    probs, _ = student_forward(nb_mlp, X, params, repeat=first_of_pair)
-    check_array(probs, ref.mlp_forward(X, params), what="`mlp_forward(X, params)[0]` (probs)",
-                tol=VALUE_TOLERANCE, inputs=inputs_text(X, y, params))
+
+    def run(params):
+        probs, _ = student_forward(nb_mlp, X, params, repeat=first_of_pair)
+        check_array(probs, ref.mlp_forward(X, params), what="`mlp_forward(X, params)[0]` (probs)",
+                    tol=VALUE_TOLERANCE, inputs=inputs_text(X, y, params))
+
+    blaming_key_order("mlp_forward", run, reordered(params, rng))
 
 
 @pytest.mark.points(1)
@@ -155,7 +199,12 @@ def test_mlp_forward_batch_of_one(nb_mlp, rng):
 def test_mlp_backward(nb_mlp, rng, depth):
     """mlp_backward matches PyTorch autograd for a depth-{depth} network, using NumPy only"""
     X, y, params = draw_network(rng, depth)
-    check_backward(student_gradients(nb_mlp, X, y, params), X, y, params)
+
+    def run(params):
+        got, cache = student_gradients_and_cache(nb_mlp, X, y, params)
+        check_backward(got, X, y, params, nb_mlp, cache)
+
+    blaming_key_order("mlp_backward", run, reordered(params, rng))
 
 
 @pytest.mark.points(2)
@@ -192,9 +241,17 @@ def test_mlp_backward_leaves_arguments(nb_mlp, rng):
 # ------------------------------------------------------------------------------- sgd_step
 
 
-def draw_step(rng):
-    _, _, params = draw_network(rng, 3)
-    grads = {k: rng.normal(size=v.shape) for k, v in params.items()}
+def draw_step(rng, depth):
+    """params, grads and lr for a depth-``depth`` network; entries of both on both sides of
+    1 in magnitude (a step clipped or scaled by max(1, |g|) shows), in the contract's order."""
+    _, _, params = draw_network(rng, depth)
+    grads = {}
+    for k, v in params.items():
+        grads[k] = rng.normal(0.0, 1.0, size=v.shape)
+    for d in (params, grads):
+        first = d["W1"].reshape(-1)
+        first[0] = rng.choice([-1.0, 1.0]) * rng.uniform(1.5, 3.0)
+        first[1] = rng.choice([-1.0, 1.0]) * rng.uniform(0.1, 0.6)
     return params, grads, float(rng.uniform(0.05, 0.5))
 
 
@@ -219,18 +276,36 @@ def check_step(got, params, grads, lr):
 @pytest.mark.points(2)
 @pytest.mark.functions("sgd_step")
 def test_sgd_step_values(nb_mlp, rng):
-    """sgd_step returns p - lr * g for every parameter"""
-    params, grads, lr = draw_step(rng)
-    got = call(nb_mlp, "sgd_step", {"params": params, "grads": grads, "lr": lr}, repeat=True)
-    check_step(got, params, grads, lr)
+    """sgd_step returns p - lr * g for every parameter, whatever the order of the keys"""
+    # grads as a backward pass returns them (last layer first), then both dicts shuffled.
+    for depth, order in ((2, "backward"), (5, "shuffled")):
+        params, grads, lr = draw_step(rng, depth)
+        if order == "backward":
+            params, grads = contract_order(params), backward_order(grads)
+        else:
+            params, grads = reordered(params, rng), reordered(grads, rng)
+
+        def run(params, grads):
+            got = call(nb_mlp, "sgd_step", {"params": params, "grads": grads, "lr": lr}, repeat=True,
+                       modify_hint=SGD_MODIFY_HINT)
+            check_step(got, params, grads, lr)
+
+        blaming_key_order("sgd_step", run, params, grads, names=("params", "grads"))
+
+
+#: What to do instead of writing into the parameters.
+SGD_MODIFY_HINT = (f"build a new dict of new arrays, {{k: p - lr * grads[k] for k, p in params.items()}}; "
+                   f"{SHALLOW_COPY} (so is dict(params)): the copy shares the arrays, and -= on its "
+                   "entries writes into params")
 
 
 @pytest.mark.points(1)
 @pytest.mark.functions("sgd_step")
 def test_sgd_step_leaves_arguments(nb_mlp, rng):
     """sgd_step returns a new dict and leaves params and grads unchanged"""
-    params, grads, lr = draw_step(rng)
-    got = call(nb_mlp, "sgd_step", {"params": params, "grads": grads, "lr": lr}, readonly=True)
+    params, grads, lr = draw_step(rng, 3)
+    got = call(nb_mlp, "sgd_step", {"params": params, "grads": grads, "lr": lr}, readonly=True,
+               modify_hint=SGD_MODIFY_HINT)
     check_step(got, params, grads, lr)
 
 
@@ -256,12 +331,17 @@ def student_training(nb, X, y, layer_sizes, lr, epochs, seed):
 @pytest.mark.points(3)
 @pytest.mark.functions(*TRAIN_FUNCTIONS)
 def test_train_mlp_trajectory(nb_mlp, rng):
-    """train_mlp follows the reference training trajectory (losses and final parameters)"""
-    N = distinct_sizes(rng, 1, 11, 17)[0]
-    X, y = ref.xor_data(rng, N)
-    layer_sizes = [2, *distinct_sizes(rng, 2, 3, 7), 1]
-    lr, epochs, seed = float(rng.uniform(0.3, 0.8)), 15, int(rng.integers(0, 2**31))
-    params, losses = student_training(nb_mlp, X, y, layer_sizes, lr, epochs, seed)
+    """train_mlp follows the reference training trajectory (losses and final parameters) at depths 2 to 5"""
+    for depth in (2, 3, 4, 5):
+        N = distinct_sizes(rng, 1, 11, 17)[0]
+        X, y = ref.xor_data(rng, N)
+        layer_sizes = [2, *distinct_sizes(rng, depth - 1, 3, 7), 1]
+        lr, epochs, seed = float(rng.uniform(0.3, 0.8)), 15, int(rng.integers(0, 2**31))
+        check_trajectory(nb_mlp, X, y, layer_sizes, lr, epochs, seed)
+
+
+def check_trajectory(nb, X, y, layer_sizes, lr, epochs, seed):
+    params, losses = student_training(nb, X, y, layer_sizes, lr, epochs, seed)
     ref_params, ref_losses = ref.train_mlp(X, y, layer_sizes, lr, epochs, seed)
     what = f"`train_mlp(X, y, {layer_sizes}, lr={lr:.3g}, epochs={epochs}, seed={seed})`"
     # The solution follows the reference to 5e-16 over 15 steps (30 runs measured).
@@ -274,10 +354,64 @@ def test_train_mlp_trajectory(nb_mlp, rng):
         hint = (" The first loss is already wrong: it is the mean binary cross-entropy of the "
                 "initial parameters init_mlp(layer_sizes, seed).") if first == 0 else (
                 " The first loss is right, so training steps differ (gradients, update or learning rate).")
-        raise GradingFailure(f"{what}: losses[{first}] differs from the reference.{hint}"
-                             + expected_got(np.array(ref_losses), losses))
-    check_gradients(params, ref_params, what=f"{what}[0] (the trained parameters)",
-                    order=ref.mlp_keys(len(layer_sizes) - 1), tol=1e-9, noun="parameter", order_text="")
+        raise_with_blame(f"{what}: losses[{first}] differs from the reference.{hint}"
+                         + expected_got(np.array(ref_losses), losses), nb, X, y, layer_sizes, lr, seed, first + 1)
+    try:
+        check_gradients(params, ref_params, what=f"{what}[0] (the trained parameters)",
+                        order=ref.mlp_keys(len(layer_sizes) - 1), tol=1e-9, noun="parameter", order_text="")
+    except GradingFailure as failure:
+        raise_with_blame(str(failure), nb, X, y, layer_sizes, lr, seed, epochs)
+
+
+def raise_with_blame(message, nb, X, y, layer_sizes, lr, seed, steps):
+    """Fail with ``message`` and, if replaying the reference trajectory piece by piece
+    finds the piece at fault, with that."""
+    blame, signature = training_blame(nb, X, y, layer_sizes, lr, seed, min(steps, 3))
+    raise GradingFailure(message + ("\n  " + blame if blame else ""), signature)
+
+
+def training_blame(nb, X, y, layer_sizes, lr, seed, steps):
+    """Which of the student's pieces makes training differ: each is given the reference's
+    inputs for the first ``steps`` steps (init, forward, backward, update) and compared
+    with the reference. ``(text, signature)``, or ``("", None)`` when no piece alone is wrong."""
+    def blamed(function, problem):
+        return (f"{TRAINING_BLAME}, the first piece that differs is `{function}`: {problem}",
+                signature_of(problem))
+
+    try:
+        init = call(nb, "init_mlp", {"layer_sizes": layer_sizes, "seed": seed})
+        expected = ref.init_mlp(layer_sizes, seed)
+        L = len(layer_sizes) - 1
+        problem = gradients_problem(init, expected, order=ref.mlp_keys(L), tol=1e-12, noun="parameter", order_text="",
+                                    variants=lambda: named_variants(ref.init_variants(layer_sizes, seed)))
+        if problem:
+            return blamed("init_mlp", problem)
+        params = expected
+        for step in range(steps):
+            probs, cache = student_forward(nb, X, params)
+            problem = array_problem(probs, ref.mlp_forward(X, params), tol=VALUE_TOLERANCE)
+            if problem:
+                return blamed("mlp_forward", f"at step {step} it {problem}")
+            grads = call(nb, "mlp_backward", {"y": y, "params": params, "cache": cache})
+            truth = ref.mlp_grads(X, y, params)
+            problem = gradients_problem(grads, truth, order=ref.mlp_backward_order(L), tol=VALUE_TOLERANCE)
+            if problem:
+                return blamed("mlp_backward", f"at step {step}: {problem}")
+            # The true gradients, in the key order the student's mlp_backward returns them.
+            in_order = {key: truth[key] for key in grads}
+            new = call(nb, "sgd_step", {"params": params, "grads": in_order, "lr": lr})
+            expected = ref.sgd_step(params, truth, lr)
+            problem = gradients_problem(new, expected, order=ref.mlp_keys(L), tol=1e-12, noun="parameter",
+                                        order_text="")
+            if problem:
+                return blamed("sgd_step", f"at step {step}, given the gradients in the order `mlp_backward` "
+                                          f"returns them ({list(grads)}): {problem}")
+            params = expected
+    except (GradingFailure, SubmissionError) as error:
+        return f"{TRAINING_BLAME}, a piece fails on its own: {error}", getattr(error, "signature", None)
+    return (f"{TRAINING_BLAME}, `init_mlp`, `mlp_forward`, `mlp_backward` and "
+            f"`sgd_step` each give the reference's answer, {TRAIN_LOOP_BLAME} (the loss it records, the order "
+            "of the steps, the seed or the learning rate it passes)."), None
 
 
 @pytest.mark.points(1)
@@ -325,40 +459,55 @@ def expected_layers(L):
     return [LINEAR, RELU] * (L - 1) + [LINEAR, SIGMOID]
 
 
+DEPTHS = (2, 3, 4, 5)
+
+
 @pytest.mark.points(1)
 @pytest.mark.functions("to_torch")
 def test_to_torch_layers(nb_mlp, rng):
-    """to_torch builds Linear, ReLU, ..., Linear, Sigmoid in that order"""
-    _, _, params = draw_network(rng, 4)
-    module = student_module(nb_mlp, params)
-    got = [layer.handle_type for layer in module]
-    expected = expected_layers(4)
-    if got != expected:
-        short = lambda names: "[" + ", ".join(n.rsplit(".", 1)[-1] for n in names) + "]"  # noqa: E731
-        raise GradingFailure(f"`to_torch(params)` for a 4-layer network has the wrong layers:"
-                             f"\n  expected: {short(expected)}\n  got:      {short(got)}")
+    """to_torch builds Linear, ReLU, ..., Linear, Sigmoid in that order, at depths 2 to 5"""
+    for depth in DEPTHS:
+        _, _, params = draw_network(rng, depth)
+        module = student_module(nb_mlp, reordered(params, rng))
+        got = [layer.handle_type for layer in module]
+        expected = expected_layers(depth)
+        if got != expected:
+            short = lambda names: "[" + ", ".join(n.rsplit(".", 1)[-1] for n in names) + "]"  # noqa: E731
+            raise GradingFailure(f"`to_torch(params)` for a {depth}-layer network has the wrong layers:"
+                                 f"\n  expected: {short(expected)}\n  got:      {short(got)}")
+
+
+def check_linears(module, params, depth):
+    linears = [layer for layer in module if layer.handle_type == LINEAR]
+    if len(linears) != depth:
+        raise GradingFailure(f"`to_torch(params)` for a {depth}-layer network has {len(linears)} Linear layers.")
+    for l, linear in enumerate(linears, start=1):
+        check_array(linear.weight, params[f"W{l}"].T, what=f"Linear layer {l}'s weight (should be W{l}.T) "
+                    f"in a {depth}-layer network", tol=0.0)
+        check_array(linear.bias, params[f"b{l}"], what=f"Linear layer {l}'s bias (should be b{l}) "
+                    f"in a {depth}-layer network", tol=0.0)
 
 
 @pytest.mark.points(1)
 @pytest.mark.functions("to_torch")
 def test_to_torch_weights(nb_mlp, rng):
-    """to_torch sets each Linear's weight to W.T and bias to b, in float64"""
-    depth = int(rng.integers(2, 6))
-    _, _, params = draw_network(rng, depth)
-    module = student_module(nb_mlp, params)
-    linears = [layer for layer in module if layer.handle_type == LINEAR]
-    if len(linears) != depth:
-        raise GradingFailure(f"`to_torch(params)` for a {depth}-layer network has {len(linears)} Linear layers.")
-    for l, linear in enumerate(linears, start=1):
-        check_array(linear.weight, params[f"W{l}"].T, what=f"Linear layer {l}'s weight (should be W{l}.T)", tol=0.0)
-        check_array(linear.bias, params[f"b{l}"], what=f"Linear layer {l}'s bias (should be b{l})", tol=0.0)
+    """to_torch sets each Linear's weight to W.T and bias to b, in float64, at depths 2 to 5"""
+    for depth in DEPTHS:
+        _, _, params = draw_network(rng, depth)
+        blaming_key_order("to_torch", lambda p: check_linears(student_module(nb_mlp, p), params, depth),
+                          reordered(params, rng))
 
 
 @pytest.mark.points(1)
 @pytest.mark.functions("to_torch")
 def test_to_torch_outputs(nb_mlp, rng):
-    """the module from to_torch gives the same outputs as the network"""
-    X, y, params = draw_network(rng, 4)
-    module = student_module(nb_mlp, params)
-    check_array(module(X), ref.mlp_forward(X, params), what="`to_torch(params)(X)`", tol=VALUE_TOLERANCE,
-                inputs=inputs_text(X, y, params))
+    """the module from to_torch gives the same outputs as the network, at depths 2 to 5"""
+    for depth in DEPTHS:
+        X, y, params = draw_network(rng, depth)
+
+        def run(p):
+            check_array(student_module(nb_mlp, p)(X), ref.mlp_forward(X, params),
+                        what=f"`to_torch(params)(X)` for a {depth}-layer network", tol=VALUE_TOLERANCE,
+                        inputs=inputs_text(X, y, params))
+
+        blaming_key_order("to_torch", run, reordered(params, rng))

@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         record_in_gradebook(course_root, Path(args.path), reports)
     failed = [report.student for report in reports if report.failure is not None]
     if failed:
-        print(f"error: grading failed for {len(failed)} submission(s) ({', '.join(failed[:5])}); "
+        names = ", ".join(results.log_text(name, 60) for name in failed[:5])  # as safe on a terminal as in the log
+        print(f"error: grading failed for {len(failed)} submission(s) ({names}); "
               f"details in {Path(args.out) / 'grader.log'}", file=sys.stderr)
         return 1
     return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 import sys
 import tempfile
 import traceback
@@ -21,6 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from autograder.cli import options
 from autograder.errors import InstructorError
+from autograder.outputs.words import RESULTS_JSON
 from autograder.paths import NOTEBOOKS, PROJECT_ROOT
 
 #: Readable by root only inside the bundle: the tests and the solutions.
@@ -35,8 +37,12 @@ def collect_notebooks(submission_dir: Path, into: Path) -> list[str]:
     """Copy the assignment's notebooks found in ``submission_dir`` into ``into``.
 
     Looks at the top level first, then sub-folders, then zip files; the shallowest copy
-    of each notebook wins. Returns the stems found.
+    of each notebook wins. Returns the stems found. The upload is the student's: links,
+    FIFOs, devices and oversized files are passed over (``autograder.notebooks.untrusted``),
+    in a zip too, so what is copied is always a file the student made.
     """
+    from autograder.notebooks import untrusted
+
     wanted = {f"{stem}.ipynb" for stem in NOTEBOOKS}
     found: dict[str, tuple[int, bytes]] = {}
 
@@ -48,10 +54,15 @@ def collect_notebooks(submission_dir: Path, into: Path) -> list[str]:
         parts = path.relative_to(submission_dir).parts
         if any(part.startswith(".") or part == "__MACOSX" for part in parts) or path.is_symlink():
             continue
-        if path.is_file() and path.suffix == ".ipynb":
-            offer(path.name, len(parts), path.read_bytes)
-        elif path.is_file() and path.suffix == ".zip":
-            _offer_from_zip(path, len(parts), offer)
+        try:
+            if path.suffix == ".ipynb":
+                content = untrusted.read_bytes(path)
+                offer(path.name, len(parts), lambda content=content: content)
+            elif path.suffix == ".zip":
+                untrusted.check_regular(path)
+                _offer_from_zip(path, len(parts), offer)
+        except untrusted.Unreadable:
+            continue  # not a file the student made: a missing notebook is reported as such
     into.mkdir(parents=True, exist_ok=True)
     for name, (_, content) in found.items():
         (into / name).write_bytes(content)
@@ -68,9 +79,20 @@ def _offer_from_zip(path: Path, depth: int, offer) -> None:
                 inner = PurePosixPath(member.filename)
                 if "__MACOSX" in inner.parts or any(p.startswith(".") for p in inner.parts):
                     continue
-                offer(inner.name, depth + len(inner.parts), lambda m=member: archive.read(m))
+                if stat.S_IFMT(member.external_attr >> 16) not in (0, stat.S_IFREG):  # a link stored in the zip
+                    continue
+                offer(inner.name, depth + len(inner.parts), lambda m=member: _read_member(archive, m))
     except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError):
         return  # an unreadable zip holds no notebook; the missing ones are reported as such
+
+
+def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bytes:
+    """A zip member's content, at most ``untrusted.MAX_FILE_BYTES`` of it whatever its
+    header claims (a member that inflates past that is cut, and then fails as a notebook)."""
+    from autograder.notebooks import untrusted
+
+    with archive.open(member) as handle:
+        return handle.read(untrusted.MAX_FILE_BYTES + 1)
 
 
 def run_in_container(root: Path, visibility: str = "visible") -> int:
@@ -95,7 +117,7 @@ def run_in_container(root: Path, visibility: str = "visible") -> int:
         detail = traceback.format_exc()
         print(detail, file=sys.stderr)  # Gradescope shows this to the instructor only
         public = str(error) if isinstance(error, InstructorError) else type(error).__name__
-        _write_failure(results_dir / "results.json", public)
+        _write_failure(results_dir / RESULTS_JSON, public)
         return 0
 
 

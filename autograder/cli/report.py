@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from autograder.outputs.report import REPORT_CSV, write_class_report
+from autograder.outputs.report import write_class_report
+from autograder.outputs.words import REPORT_CSV
 
 
 def add_arguments(parser) -> None:

@@ -74,4 +74,5 @@ def decode_report(payload: bytes) -> GradeReport:
         failure=None if data.get("failure") is None else str(data["failure"]),
         log=str(data.get("log", "")),
         events=tuple(str(event) for event in data.get("events", ())),
+        integrity=tuple(str(flag) for flag in data.get("integrity", ())),
     )

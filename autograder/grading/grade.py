@@ -22,7 +22,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from autograder import paths
 from autograder.errors import InstructorError
@@ -31,21 +31,42 @@ from autograder.grading.model import GradeReport, Submission
 from autograder.grading.submissions import check_sources, find_submissions, inside, keep_off_sys_path, read_submission
 from autograder.grading.templates import IN_PROCESS, SharedTemplate, default_limits, open_template, tidy_template
 from autograder.outputs import results
+from autograder.outputs.words import GRADER_LOG, GRADES_CSV, INTEGRITY_JSON
 
 # ----------------------------------------------------------------------------- grading
 
 
-def open_provider(folder: Path, *, limits, template):
-    """The provider the hidden tests get their notebooks from."""
+def open_provider(folder: Path, *, limits, template, notebooks=None):
+    """The provider the hidden tests get their notebooks from; ``notebooks``: what
+    ``read_submission(folder)`` gave, if it was read already."""
     if template == IN_PROCESS:
         from autograder.inprocess import InProcessSubmission
 
         return InProcessSubmission(folder, paths.SOURCE_DIR, cell_timeout=limits.cell_timeout)
     from autograder.sandbox.client import SandboxSubmission
 
-    submission = SandboxSubmission(template, read_submission(folder))
-    submission.start_all()  # the four notebooks run side by side while the first tests begin
+    submission = SandboxSubmission(template, notebooks if notebooks is not None else read_submission(folder))
+    # The notebooks (and the NumPy-only copies of 02 and 03) run side by side while the
+    # first tests begin.
+    submission.start_all(numpy_only=paths.NUMPY_ONLY_NOTEBOOKS)
     return submission
+
+
+def integrity_flags(notebooks: dict) -> tuple[str, ...]:
+    """The integrity scan of a submission's own cells (the instructor's locked cells
+    are left out), one line per flag, for the instructor only."""
+    from autograder.notebooks.integrity import scan
+    from autograder.notebooks.read import locked_sources
+
+    flags = []
+    for stem, cells in notebooks.items():
+        if isinstance(cells, list):
+            try:
+                skip = locked_sources(paths.SOURCE_DIR / f"{stem}.ipynb")
+            except Exception:  # noqa: BLE001 - no source to compare with: scan every cell
+                skip = frozenset()
+            flags += [flag.describe() for flag in scan(stem, cells, skip)]
+    return tuple(flags)
 
 
 def grade_here(submission: Submission, *, seed: int, limits, template) -> GradeReport:
@@ -54,8 +75,11 @@ def grade_here(submission: Submission, *, seed: int, limits, template) -> GradeR
     from autograder.grading.suite import run_hidden_tests
 
     started = time.perf_counter()
+    flags: tuple[str, ...] = ()
     try:
-        provider = open_provider(submission.folder, limits=limits, template=template)
+        notebooks = None if template == IN_PROCESS else read_submission(submission.folder)
+        flags = integrity_flags(notebooks) if notebooks is not None else ()
+        provider = open_provider(submission.folder, limits=limits, template=template, notebooks=notebooks)
         try:
             suite = run_hidden_tests(provider, seed)
         finally:
@@ -64,11 +88,11 @@ def grade_here(submission: Submission, *, seed: int, limits, template) -> GradeR
             provider.close(wait=False)
     except Exception:  # noqa: BLE001 - the edge: any grader failure becomes a valid report
         return GradeReport(submission.student, seed, execution_time=time.perf_counter() - started,
-                           failure=traceback.format_exc())
+                           failure=traceback.format_exc(), integrity=flags)
     events = tuple(f"{event.notebook}: {event.kind}: {event.detail}"
                    for event in getattr(provider, "events", ()) if event.kind != "started")
     return GradeReport(submission.student, seed, suite.tests, time.perf_counter() - started, log=suite.log,
-                       events=events)
+                       events=events, integrity=flags)
 
 
 def submission_timeout(limits) -> float:
@@ -146,7 +170,7 @@ def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, j
     and all of them again once the batch is over, so a file a submission forged in
     ``out`` is always replaced.
     """
-    submissions, batch = find_submissions(path, single)
+    submissions, batch, skipped = find_submissions(path, single)
     out = Path(out).resolve()
     folders = [submission.folder for submission in submissions]
     if any(inside(out, folder) for folder in folders + [Path(path).resolve()]):
@@ -162,7 +186,7 @@ def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, j
             shared.start()
         check_sources()
         return _grade_and_write(path, out, submissions, batch, seed=seed, limits=limits, jobs=jobs,
-                                shared=shared, progress=progress, visibility=visibility)
+                                shared=shared, progress=progress, skipped=skipped, visibility=visibility)
     finally:
         if shared is not None:
             shared.close()
@@ -170,15 +194,20 @@ def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, j
 
 def _grade_and_write(path: Path, out: Path, submissions: list[Submission], batch: bool, *, seed: int, limits,
                      jobs: int | None, shared, progress: bool,
+                     skipped: Sequence[tuple[str, str]] = (),
                      visibility: results.Visibility = "visible") -> list[GradeReport]:
     folders = [submission.folder for submission in submissions]
     try:
         out.mkdir(parents=True, exist_ok=True)
-        log_path = out / "grader.log"
-        log_path.write_text(f"grading {path} with seed {seed}\n", encoding="utf-8")
+        log_path = out / GRADER_LOG
+        log_path.write_text(f"grading {results.log_text(str(path))} with seed {seed}\n", encoding="utf-8")
     except OSError as error:
         raise InstructorError(f"cannot write to {out}: {error.strerror}") from None
     keep_off_sys_path(folders)
+    for student, reason in skipped:
+        line = f"skipped {results.log_text(student)}: {reason}"
+        results.append_log(log_path, line + "\n")
+        print(f"warning: {line}", file=sys.stderr)
     reports: dict[str, GradeReport] = {}
 
     def folder_of(report: GradeReport) -> Path:
@@ -206,7 +235,8 @@ def _grade_and_write(path: Path, out: Path, submissions: list[Submission], batch
     for report in reports.values():  # ...before anything forged is replaced
         results.write_report(folder_of(report), report, visibility)
     if batch:
-        results.write_grades(out / "grades.csv", reports.values())
+        results.write_grades(out / GRADES_CSV, reports.values(), skipped)
+        results.write_integrity(out / INTEGRITY_JSON, reports.values())
         _write_class_report(out, log_path)
     if instructor_error is not None:
         raise instructor_error

@@ -102,3 +102,4 @@ class GradeReport(Scored):
     failure: str | None = None
     log: str = field(default="", repr=False)
     events: tuple[str, ...] = ()  # what happened to the notebooks' processes (timeouts, deaths)
+    integrity: tuple[str, ...] = ()  # autograder.notebooks.integrity's flagged lines; never part of the score

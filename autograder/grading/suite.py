@@ -80,8 +80,36 @@ def describe_failure(excinfo) -> tuple[str, str | None, str | None]:
         message = str(error).strip()
         signature = getattr(error, "signature", None)
         return (message or "This check failed."), None, signature if isinstance(signature, str) else None
+    if _raised_while_checking(excinfo.tb):
+        # The student's value broke the comparison (10**400 as a float, a dict where a
+        # number belongs...): that value is wrong, and the student is told so.
+        return (f"{UNCHECKABLE} ({error.__class__.__name__}: {_one_line(error)}); return what the "
+                "assignment asks for (a float, or an array of the expected shape).", None, "UncheckableValue")
     detail = "".join(traceback.format_exception(excinfo.type, error, excinfo.tb))
     return INTERNAL_ERROR, detail, None
+
+
+UNCHECKABLE = "The value your function returned could not be checked"
+#: The hidden tests' modules that compare a student's value with the expected one:
+#: an exception raised inside them comes from the value, not from the grader.
+CHECKING_MODULES = ("grading_tests/diagnose.py", "grading_tests/checks.py")
+
+
+def _raised_while_checking(tb) -> bool:
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename.replace(os.sep, "/")
+        if filename.endswith(CHECKING_MODULES):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _one_line(error: BaseException) -> str:
+    try:
+        text = " ".join(str(error).split())
+    except Exception:  # noqa: BLE001
+        text = ""
+    return text[:200]
 
 
 def pytest_args(seed: int, tests_dir: Path = GRADING_TESTS_DIR, select: Sequence[str] = ()) -> list[str]:

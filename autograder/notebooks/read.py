@@ -9,6 +9,7 @@ student added come from the submission. The code cells it returns are what
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -38,42 +39,34 @@ def import_nbformat():
 
 
 def read_notebook(path: Path, stem: str):
-    """Read a submitted notebook as nbformat v4; any problem is a ``NotebookMissing``."""
-    nbformat = import_nbformat()
+    """Read a submitted notebook as nbformat v4; any problem is a ``NotebookMissing``.
 
-    if not path.is_file():
-        raise NotebookMissing(stem, "no such file")
+    The file is the student's: it is read through ``autograder.notebooks.untrusted`` (no
+    link, FIFO or device followed, a size cap, no input that can raise past the parser),
+    and no message quotes its content.
+    """
+    from autograder.notebooks import untrusted
+
     try:
-        raw = path.read_bytes()
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise NotebookMissing(stem, "the file is not valid UTF-8; save it again from Jupyter") from None
-    except OSError as error:
-        raise NotebookMissing(stem, f"it could not be read: {error.strerror}") from None
-    notebook = _plain_v4(text)
-    if notebook is not None:
-        return notebook
-    try:
-        notebook = nbformat.reads(text, as_version=4)
-    except Exception as error:  # nbformat raises several types for bad JSON / bad structure
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise NotebookMissing(stem, f"it is not a valid notebook: {first[:200]}") from None
+        data = untrusted.parse_notebook_json(untrusted.read_bytes(Path(path)))
+    except untrusted.Unreadable as error:
+        raise NotebookMissing(stem, error.reason) from None
+    notebook = _plain_v4(data)
+    if notebook is None:
+        try:  # other versions, and nbformat's upgrades; its messages may quote the file
+            notebook = import_nbformat().reads(json.dumps(data), as_version=4)
+        except Exception as error:  # noqa: BLE001 - nbformat raises several types for a bad structure
+            raise NotebookMissing(stem, f"it is not a valid notebook ({type(error).__name__})") from None
     cells = notebook.get("cells")
     if not isinstance(cells, list):
         raise NotebookMissing(stem, "it has no list of cells")
     return notebook
 
 
-def _plain_v4(text: str):
+def _plain_v4(data: dict):
     """A well-formed version 4 notebook as a ``NotebookNode``, without nbformat's schema
     validation (a cost paid four times per submission); ``None`` for anything else,
-    which goes through nbformat (its upgrades and its error messages)."""
-    import json
-
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
+    which goes through nbformat (its upgrades)."""
     if type(data) is not dict or data.get("nbformat") != 4 or type(data.get("metadata")) is not dict:
         return None
     cells = data.get("cells")
@@ -175,13 +168,26 @@ def merge_with_source(submission, source) -> list[str]:
     return [code for _, code, skip in merged if not skip]
 
 
+def locked_sources(source_path: Path) -> frozenset[str]:
+    """The code of the instructor's locked cells (what a merged notebook takes from them)."""
+    source = read_source_notebook(Path(source_path))
+    return frozenset(cell_source(cell) for cell in source.cells
+                     if cell.get("cell_type") == "code" and grade_id(cell) and _is_locked(cell))
+
+
 def prepare_notebook(submission_path: Path, source_path: Path | None) -> list[str]:
     """The code cells the grader runs for one submitted notebook."""
+    from autograder.notebooks.untrusted import MAX_CODE_BYTES
+
     stem = Path(submission_path).stem
     submission = read_notebook(Path(submission_path), stem)
     if source_path is None:
-        return [cell_source(cell) for cell in submission.cells
-                if isinstance(cell, dict) and cell.get("cell_type") == "code"]
-    return merge_with_source(submission, read_source_notebook(Path(source_path)))
+        cells = [cell_source(cell) for cell in submission.cells
+                 if isinstance(cell, dict) and cell.get("cell_type") == "code"]
+    else:
+        cells = merge_with_source(submission, read_source_notebook(Path(source_path)))
+    if sum(len(code) for code in cells) > MAX_CODE_BYTES:  # characters: a lower bound of bytes
+        raise NotebookMissing(stem, f"its code cells hold more than {MAX_CODE_BYTES // 2**20} MB of code")
+    return cells
 
 

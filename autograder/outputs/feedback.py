@@ -26,10 +26,9 @@ from pathlib import Path
 from autograder.grading.model import notebook_order, notebook_totals
 from autograder.outputs.cards import Card, failure_cards
 from autograder.outputs.messages import detail_lines, inline_html
-from autograder.outputs.words import ERROR_LABELS, HAND_GRADED_NOTE
+from autograder.outputs.words import ERROR_LABELS, FEEDBACK_HTML, HAND_GRADED_NOTE
 from autograder.outputs.words import format_points as points
 
-FEEDBACK_HTML = "feedback.html"
 #: A diagnosis longer than this is cut (a student's exception message can be long).
 MAX_OUTPUT_CHARS = 4000
 

@@ -11,7 +11,7 @@ grades the derivation. ``nbgrader export`` then gives totals out of 110.
 
 from __future__ import annotations
 
-import shutil
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
@@ -66,13 +66,29 @@ def record_scores(course_root: Path, student: str, scores: Mapping[str, float],
 
 
 def _copy_for_formgrader(course_root: Path, student: str, submitted_dir: Path) -> None:
+    """Copy the student's regular files only: a link (to a root-only file, to the
+    solutions) is the student's to explain, not ours to copy out readable by all."""
+    from autograder.notebooks import untrusted
+
+    if submitted_dir.is_symlink():
+        return
     target = course_root / "autograded" / student / ASSIGNMENT
     target.mkdir(parents=True, exist_ok=True)
-    for notebook in sorted(submitted_dir.glob("*.ipynb")):
-        shutil.copyfile(notebook, target / notebook.name)
-    timestamp = submitted_dir / "timestamp.txt"
-    if timestamp.is_file():
-        shutil.copyfile(timestamp, target / "timestamp.txt")
+    for source in [*sorted(submitted_dir.glob("*.ipynb")), submitted_dir / "timestamp.txt"]:
+        try:
+            content = untrusted.read_bytes(source)
+        except untrusted.Unreadable:
+            continue
+        _write_new(target / source.name, content)
+
+
+def _write_new(path: Path, content: bytes) -> None:
+    """Replace ``path`` (never writing through a link standing there) with ``content``."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.unlink(missing_ok=True)
+    with open(temporary, "xb") as handle:
+        handle.write(content)
+    os.replace(temporary, path)
 
 
 def record_in_gradebook(course_root: Path, submitted: Path, reports: "Sequence[GradeReport]") -> None:

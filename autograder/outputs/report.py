@@ -48,12 +48,20 @@ from autograder.outputs.feedback import (
 )
 from autograder.outputs.messages import first_line, plain_text
 from autograder.outputs.svg import histogram_svg
-from autograder.outputs.words import PROBLEM_KINDS, TOTAL, ProblemKind, points_range
+from autograder.outputs.words import (
+    GRADES_CSV,
+    INTEGRITY_JSON,
+    PROBLEM_KINDS,
+    REPORT_CSV,
+    REPORT_HTML,
+    RESULTS_JSON,
+    TOTAL,
+    ProblemKind,
+    points_range,
+)
 from autograder.outputs.words import format_points as points
+from autograder.outputs.results import csv_text
 
-REPORT_HTML = "report.html"
-REPORT_CSV = "report.csv"
-RESULTS_JSON = "results.json"
 #: How many mistakes the report lists before folding the rest away.
 TOP_MISTAKES = 15
 #: Diagnosis keys that describe a broken submission rather than a mistake in the maths.
@@ -139,6 +147,8 @@ class ClassSummary:
     mistakes: tuple[MistakeStat, ...]  # most students first
     unnamed_failures: int
     problems: tuple[Problem, ...]
+    #: (student, flagged lines) from the integrity scan; for the instructor, never a score.
+    integrity: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 # --- the edges: reading OUT, writing the report --------------------------------------------
@@ -170,10 +180,24 @@ def _load_one(student: str, folder: Path) -> Submission:
     return Submission(student, results, "", has_feedback)
 
 
-def _students_in_grades_csv(out_dir: Path) -> list[str]:
+def load_integrity(out_dir: Path) -> dict[str, list[str]]:
+    """The integrity flags of a batch (empty when there are none or they cannot be read)."""
     try:
-        with open(out_dir / "grades.csv", newline="", encoding="utf-8") as handle:
-            return [row["student"] for row in csv.DictReader(handle) if row.get("student")]
+        data = json.loads((Path(out_dir) / INTEGRITY_JSON).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    if type(data) is not dict:
+        return {}
+    return {str(student): [str(flag) for flag in flags] for student, flags in data.items() if type(flags) is list}
+
+
+def _students_in_grades_csv(out_dir: Path) -> list[str]:
+    from autograder.outputs.results import csv_value
+
+    try:
+        with open(out_dir / GRADES_CSV, newline="", encoding="utf-8") as handle:
+            return [csv_value(row["student"]) for row in csv.DictReader(handle)
+                    if row.get("student") and not str(row.get("status", "")).startswith("skipped")]
     except (OSError, KeyError, csv.Error):
         return []
 
@@ -188,7 +212,7 @@ def write_class_report(out_dir) -> Path:
     Raises InstructorError if ``out_dir`` holds no results.
     """
     out_dir = Path(out_dir)
-    summary = summarize(load_class(out_dir))
+    summary = summarize(load_class(out_dir), load_integrity(out_dir))
     target = out_dir / REPORT_HTML
     target.write_text(render_html(summary, title=f"Class report: {out_dir.resolve().name}"),
                       encoding="utf-8")
@@ -198,9 +222,12 @@ def write_class_report(out_dir) -> Path:
 
 # --- the figures ---------------------------------------------------------------------------
 
-def summarize(submissions) -> ClassSummary:
-    """Distributions, test pass rates, named mistakes and problems of a class. Pure."""
+def summarize(submissions, integrity=None) -> ClassSummary:
+    """Distributions, test pass rates, named mistakes and problems of a class. Pure.
+    ``integrity``: student -> flagged lines (``autograder.notebooks.integrity``), if any."""
     submissions = tuple(submissions)
+    flagged = tuple((str(student), tuple(str(flag) for flag in flags))
+                    for student, flags in sorted((integrity or {}).items()) if flags)
     graded = [s for s in submissions if s.results is not None]
     notebook_max: dict[str, float] = {}
     per_notebook: dict[str, list[float]] = {}
@@ -269,6 +296,7 @@ def summarize(submissions) -> ClassSummary:
         mistakes=tuple(sorted(mistakes.values(), key=lambda m: (-len(m.students), -m.failures, m.key))),
         unnamed_failures=unnamed,
         problems=tuple(sorted(problems, key=lambda p: (kind_order.get(p.kind, 9), p.student))),
+        integrity=flagged,
     )
 
 
@@ -306,11 +334,15 @@ def render_csv(summary: ClassSummary) -> str:
         for statistic, value in (("pass_rate", test.pass_rate), ("passed", test.passed), ("failed", test.failed)):
             writer.writerow(["test", test.name, statistic, _csv_number(value), test.number])
     for mistake in summary.mistakes:
-        writer.writerow(["mistake", mistake.key, "students", len(mistake.students), ";".join(mistake.students)])
+        writer.writerow(["mistake", mistake.key, "students", len(mistake.students),
+                         csv_text(";".join(mistake.students))])
         writer.writerow(["mistake", mistake.key, "failures", mistake.failures,
                          ";".join(f"{name} ({n})" for name, n in mistake.tests.most_common())])
     for problem in summary.problems:
-        writer.writerow(["problem", problem.student, problem.kind, 1, problem.detail])
+        writer.writerow(["problem", csv_text(problem.student), problem.kind, 1, csv_text(problem.detail)])
+    for student, flags in summary.integrity:
+        for flag in flags:
+            writer.writerow(["integrity", csv_text(student), "flagged line", 1, csv_text(flag)])
     return buffer.getvalue()
 
 
@@ -368,11 +400,12 @@ def render_html(summary: ClassSummary, charts: dict[str, str] | None = None, *,
         "</div>",
         "<nav><a href=\"#scores\">Scores</a> &middot; <a href=\"#tests\">Tests</a> &middot; "
         "<a href=\"#mistakes\">Mistakes</a> &middot; <a href=\"#problems\">Problem submissions</a> &middot; "
-        "<a href=\"#students\">Students</a></nav>",
+        "<a href=\"#integrity\">Integrity</a> &middot; <a href=\"#students\">Students</a></nav>",
         _scores_section(summary, charts),
         _tests_section(summary),
         _mistakes_section(summary, links, top),
         _problems_section(summary, links),
+        _integrity_section(summary, links),
         _students_section(summary, links),
         "</body></html>",
     ]
@@ -490,6 +523,23 @@ def _problems_section(summary: ClassSummary, links: set[str]) -> str:
                     '<div class="scroll" style="max-height:18rem"><table><thead><tr>'
                     '<th style="width:14rem">Student</th>'
                     f"<th>What happened</th></tr></thead><tbody>{rows}</tbody></table></div>")
+    html.append("</section>")
+    return "\n".join(html)
+
+
+def _integrity_section(summary: ClassSummary, links: set[str]) -> str:
+    html = ['<section id="integrity"><h2>Integrity flags (instructor only)</h2>',
+            '<p class="muted">Lines of a submission\'s own cells that reach into the grader or the '
+            "interpreter (its modules, sys.modules, torch internals, ctypes, garbage-collector walks, "
+            "processes or threads started by the notebook...), found by reading the code; nothing was "
+            "run to find them. A flag is a pointer for a person to look at, not a verdict: it changes "
+            "no score, and students never see this section.</p>"]
+    if not summary.integrity:
+        html.append("<p>No flagged lines.</p>")
+    for student, flags in summary.integrity:
+        items = "".join(f'<li><pre class="example">{escape(flag)}</pre></li>' for flag in flags)
+        html.append(f'<details class="integrity"><summary>{_student_link(student, links)}: '
+                    f"{len(flags)} flagged line{'s' if len(flags) != 1 else ''}</summary><ul>{items}</ul></details>")
     html.append("</section>")
     return "\n".join(html)
 

@@ -18,7 +18,15 @@ from typing import Iterable, Literal, get_args
 
 from autograder.grading.model import GradeReport
 from autograder.outputs import messages
-from autograder.outputs.words import HAND_GRADED_NOTE, TOTAL, format_points, rounded_points
+from autograder.outputs.words import (
+    FEEDBACK_HTML,
+    FEEDBACK_MD,
+    HAND_GRADED_NOTE,
+    RESULTS_JSON,
+    TOTAL,
+    format_points,
+    rounded_points,
+)
 from autograder.paths import NOTEBOOKS
 
 GRADING_FAILED = ("Grading failed: the grader itself ran into a problem, so this score "
@@ -114,9 +122,34 @@ def feedback_markdown(report: GradeReport, visibility: Visibility = "visible") -
     return "\n".join(lines)
 
 
+#: A spreadsheet reads a cell starting with one of these as a formula (OWASP's list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: str) -> str:
+    """A cell a spreadsheet shows as text: a leading formula character gets a ``'``."""
+    value = str(value)
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def csv_value(cell: str) -> str:
+    """The value ``csv_text`` neutralised, as it was."""
+    cell = str(cell)
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS) else cell
+
+
+def log_text(value, limit: int | None = None) -> str:
+    """One line that cannot forge another or move a terminal's cursor: control
+    characters (newlines, escape sequences) as ``\\n``, ``\\x1b``...; cut at ``limit``."""
+    text = str(value)
+    if limit is not None and len(text) > limit:
+        text = text[:limit] + "..."
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def grades_row(report: GradeReport) -> dict:
     """One row of grades.csv: each notebook's autograded score and the total."""
-    row = {"student": report.student}
+    row = {"student": csv_text(report.student)}
     for stem, (got, _) in report.by_notebook().items():
         if stem in NOTEBOOKS:
             row[stem] = format_points(got)
@@ -125,31 +158,46 @@ def grades_row(report: GradeReport) -> dict:
     return row
 
 
-def grades_csv(reports: Iterable[GradeReport]) -> str:
+def grades_csv(reports: Iterable[GradeReport], skipped: Iterable[tuple[str, str]] = ()) -> str:
+    """grades.csv; ``skipped``: ``(student, reason)`` of folders that were not graded."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=GRADES_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for report in sorted(reports, key=lambda r: r.student):
         writer.writerow(grades_row(report))
+    for student, reason in sorted(skipped):
+        writer.writerow({"student": csv_text(student), "status": f"skipped: {reason}"})
     return buffer.getvalue()
 
 
 def instructor_log(report: GradeReport) -> str:
     """What the instructor needs and the student must not see: harness failures,
     internal errors of single tests, the runner's own output when something went wrong."""
-    head = (f"== {report.student or 'submission'}: score {format_points(report.score)}"
+    head = (f"== {log_text(report.student or 'submission')}: score {format_points(report.score)}"
             f" / {format_points(report.max_score)}, seed {report.seed},"
             f" {report.execution_time:.2f} s")
     parts = [head]
     if report.failure is not None:
-        parts.append("GRADING FAILED:\n" + report.failure.rstrip())
-    parts += [f"sandbox: {event}" for event in report.events]
+        parts.append("GRADING FAILED:\n" + _indented(report.failure))
+    # Events quote the student's own messages (cell errors): one capped line each.
+    parts += [f"sandbox: {log_text(event, EVENT_CHARACTERS)}" for event in report.events]
+    parts += [f"integrity: {log_text(flag, EVENT_CHARACTERS)}" for flag in report.integrity]
     for test in report.tests:
         if test.internal_error:
-            parts.append(f"internal error in {test.nodeid}:\n{test.internal_error.rstrip()}")
+            parts.append(f"internal error in {test.nodeid}:\n{_indented(test.internal_error)}")
     if report.log and (report.failure is not None or any(t.internal_error for t in report.tests)):
-        parts.append("runner output (last 4000 characters):\n" + report.log[-4000:].rstrip())
+        parts.append("runner output (last 4000 characters):\n" + _indented(report.log[-4000:]))
     return "\n".join(parts) + "\n"
+
+
+#: How much of one student-caused event (a cell's error message) the log keeps.
+EVENT_CHARACTERS = 500
+
+
+def _indented(text: str) -> str:
+    """A multi-line block (a traceback) whose every line is indented and escaped, so
+    none of it can pass for a line of the grader's own (``== student: score ...``)."""
+    return "\n".join("    " + log_text(line) for line in str(text).rstrip().splitlines())
 
 
 # ----------------------------------------------------------------------------- files
@@ -167,16 +215,23 @@ def _write_text(path: Path, text: str) -> None:
 def write_report(folder: Path, report: GradeReport, visibility: Visibility = "visible") -> None:
     """``folder/results.json``, ``feedback.md`` and ``feedback.html`` for one submission.
     The HTML page is rendered from the results.json content alone (``autograder.outputs.feedback``)."""
-    from autograder.outputs.feedback import FEEDBACK_HTML, render_feedback
+    from autograder.outputs.feedback import render_feedback
 
     data = results_json(report, visibility)
-    _write_text(folder / "results.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    _write_text(folder / "feedback.md", feedback_markdown(report, visibility))
+    _write_text(folder / RESULTS_JSON, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    _write_text(folder / FEEDBACK_MD, feedback_markdown(report, visibility))
     _write_text(folder / FEEDBACK_HTML, render_feedback(data, student=report.student or None))
 
 
-def write_grades(path: Path, reports: Iterable[GradeReport]) -> None:
-    _write_text(path, grades_csv(reports))
+def write_grades(path: Path, reports: Iterable[GradeReport], skipped: Iterable[tuple[str, str]] = ()) -> None:
+    _write_text(path, grades_csv(reports, skipped))
+
+
+def write_integrity(path: Path, reports: Iterable[GradeReport]) -> None:
+    """The integrity scan's flags of a batch, student -> lines, for the class report
+    (the instructor's; not in any student's folder)."""
+    flags = {report.student: list(report.integrity) for report in reports if report.integrity}
+    _write_text(path, json.dumps(flags, indent=1, ensure_ascii=False) + "\n")
 
 
 def append_log(path: Path, text: str) -> None:
@@ -202,7 +257,7 @@ def score_table(reports: Iterable[GradeReport]) -> str:
     for report in reports:
         notebooks = report.by_notebook()
         total = "failed" if report.failure is not None else format_points(report.score)
-        rows.append((report.student, *(format_points(notebooks[stem][0]) for stem in NOTEBOOKS), total))
+        rows.append((log_text(report.student, 60), *(format_points(notebooks[stem][0]) for stem in NOTEBOOKS), total))
     return text_table(rows, right_aligned=len(NOTEBOOKS) + 1)
 
 

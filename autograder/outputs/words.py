@@ -1,4 +1,4 @@
-"""The words and number formats every output shares, each defined once.
+"""The words, file names and number formats every output shares, each defined once.
 
 results.json, feedback.md, feedback.html, grades.csv, the class report and the
 commands' tables all show points and name the same kinds of trouble; they take the
@@ -8,6 +8,18 @@ text from here, so a student and the instructor never read two versions of one f
 from __future__ import annotations
 
 from typing import Literal
+
+#: The files grading writes: per submission (in OUT, or OUT/<student> in a batch)...
+RESULTS_JSON = "results.json"
+FEEDBACK_MD = "feedback.md"
+FEEDBACK_HTML = "feedback.html"
+#: ...and at the top of a batch's OUT.
+GRADES_CSV = "grades.csv"
+GRADER_LOG = "grader.log"
+REPORT_HTML = "report.html"
+REPORT_CSV = "report.csv"
+#: A batch's integrity flags, student -> flagged lines (instructor only).
+INTEGRITY_JSON = "integrity.json"
 
 #: The name of the whole submission's score beside the notebooks' (grades.csv, the class report).
 TOTAL = "total"
@@ -21,6 +33,8 @@ HAND_GRADED_NOTE = ("The written derivation in 04_bce (10 points) is graded by h
 ERROR_LABELS = {
     "CallTimeout": "timed out",
     "SandboxDied": "crashed",
+    "FunctionStopped": "crashed its process twice; its other tests were not run",
+    "UncheckableValue": "returned a value that could not be checked",
     "NotebookMissing": "notebook missing",
     "FunctionMissing": "function not defined",
     "StudentException": "the code raised an exception",
@@ -35,6 +49,7 @@ ProblemKind = Literal["grading failed", "no results", "crashed", "timed out", "m
 PROBLEM_KINDS: dict[str, ProblemKind] = {
     "CallTimeout": "timed out",
     "SandboxDied": "crashed",
+    "FunctionStopped": "crashed",
     "NotebookMissing": "missing notebooks",
 }
 

@@ -24,6 +24,9 @@ orphaned onto the template is nobody's, and the next sweep of any channel kills 
 checks at start that this uid can read the interpreter and its packages and raises
 ``InstructorError`` if not. The template dies with the thread that started it
 (``PR_SET_PDEATHSIG``), so start it from one that outlives it, such as the main thread.
+``numpy_only``: by default (``None``) a torch-free companion template starts beside it
+(``numpy_only_template``; ``python -m autograder.sandbox.template FD --numpy-only``);
+``False`` runs without one (NumPy-only calls are then only watched from inside).
 
 ``SandboxSubmission(template, notebooks, limits=None)``: ``notebooks`` maps a stem to
 its prepared cells (``notebooks.read.prepare_notebook``) or to the ``SubmissionError`` every
@@ -43,7 +46,14 @@ What is enforced, from this side of the boundary, where a student cannot switch 
   clean in-notebook error first); a late sandbox is killed;
 * a sandbox that dies or times out is replaced by a fresh one on the next call, which
   re-runs the notebook; a cell that killed or hung the process is skipped in that
-  re-run (and reported as a cell error), at most ``limits.max_restarts`` times;
+  re-run (and reported as a cell error), at most ``limits.max_restarts`` times; a
+  function whose calls killed or hung it ``CALL_FAILURES_ALLOWED`` times fails its
+  remaining calls at once (``FunctionStopped``), without spending that budget;
+* "NumPy only": ``call(..., numpy_only=True)`` runs in a second sandbox of the notebook,
+  forked from the torch-free template, with torch's files (``find_torch_paths``) covered;
+  ``import torch`` there is ``autograder.sandbox.notorch``'s stand-in;
+* a test function for ``numerical_gradient`` stays here: the sandbox holds a value-only
+  proxy whose values this process computes during the call (``{"evaluate": ...}``);
 * replies are decoded by ``autograder.sandbox.codec``, which cannot run code and rebuilds exact
   ndarrays and builtins; a malformed reply kills the sandbox (``SandboxDied``);
 * handles are tied to the sandbox that made them: one from a replaced sandbox raises
@@ -72,6 +82,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping
+
+import numpy as np
 
 from autograder import errors
 from autograder.errors import CallTimeout, InstructorError, SandboxDied, SubmissionError
@@ -117,6 +129,11 @@ CELL_GRACE = 2.0
 START_TIMEOUT = 30.0
 #: How long the template may take to import NumPy, PyTorch, IPython and matplotlib.
 TEMPLATE_START_TIMEOUT = 180.0
+#: How often one function's calls may kill or hang its notebook's process before its
+#: remaining calls fail at once (so a crash costs that function's tests, nothing else).
+CALL_FAILURES_ALLOWED = 2
+#: The largest x a student's numerical_gradient may ask a test function's value at.
+MAX_EVALUATE_SIZE = 1_000_000
 _HANDLE_BITS = 32  # grader-side handle id = sandbox number << 32 | the sandbox's own id
 
 
@@ -142,9 +159,15 @@ class Template:
     """The warm process that forks sandboxes. A context manager; ``close()`` ends it."""
 
     def __init__(self, limits: Limits = Limits(), hidden_paths=DEFAULT_HIDDEN, user: str | int | None = None,
-                 python: str = sys.executable):
+                 python: str = sys.executable, numpy_only: bool | None = None, torch_paths=None):
         self.limits = limits
-        self.hidden_paths = tuple(dict.fromkeys(str(Path(p).resolve()) for p in (*hidden_paths, *ALWAYS_HIDDEN)))
+        #: ``numpy_only``: True, this is the torch-free template (see ``numpy_only_template``);
+        #: None (the default), it runs the notebooks and starts a torch-free one beside it;
+        #: False, it runs every call itself (NumPy-only calls are then watched from inside).
+        self.numpy_only = bool(numpy_only)
+        torch_paths = find_torch_paths() if torch_paths is None else tuple(torch_paths)
+        hidden = (*hidden_paths, *ALWAYS_HIDDEN, *(torch_paths if numpy_only else ()))
+        self.hidden_paths = tuple(dict.fromkeys(str(Path(p).resolve()) for p in hidden))
         self.root = os.geteuid() == 0
         self.uid, self.gid = _resolve_user(user, self.root)
         self._lock = threading.Lock()
@@ -154,7 +177,8 @@ class Template:
         env.update(PYTHONHASHSEED="0", OMP_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONPATH=str(PROJECT_ROOT))
         env.update(FORK_FRIENDLY_MEMORY)
         self.process = subprocess.Popen(
-            [python, "-m", "autograder.sandbox.template", str(child_end.fileno())],
+            [python, "-m", "autograder.sandbox.template", str(child_end.fileno()),
+             *(["--numpy-only"] if numpy_only else [])],
             pass_fds=[child_end.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             start_new_session=True, cwd="/", env=env)
         child_end.close()
@@ -164,6 +188,16 @@ class Template:
         self._ready = False
         self._is_channel = False
         self.isolation: dict | None = None  # what a sandbox's confinement applied (from the probe)
+        #: Where NumPy-only calls run: a template that never imported torch, whose sandboxes
+        #: cannot see torch's files (so no student code in them can load it).
+        self.numpy_only_template: Template | None = None
+        if numpy_only is None:
+            try:
+                self.numpy_only_template = Template(limits, hidden_paths, user, python, numpy_only=True,
+                                                    torch_paths=torch_paths)
+            except BaseException:
+                self.close()
+                raise
 
     # -- lifecycle
 
@@ -189,12 +223,17 @@ class Template:
                 raise InstructorError(f"the sandbox template did not start: {reply.get('error', reply)}")
             self._ready = True
             self.isolation = self._probe()
+            if self.numpy_only_template is not None:
+                self.numpy_only_template.wait_ready()
         except BaseException:
             self.close()
             raise
 
     def alive(self) -> bool:
-        """Whether the template process runs (also right in a forked grading worker)."""
+        """Whether the template process runs (also right in a forked grading worker), and
+        its torch-free companion if it has one."""
+        if self.numpy_only_template is not None and not self.numpy_only_template.alive():
+            return False
         if os.getpid() == self._owner:
             return self.process.poll() is None
         return alive(self.process.pid)
@@ -219,9 +258,17 @@ class Template:
         other = copy.copy(self)
         other._control, other._lock, other._asked, other._is_channel = ours, threading.Lock(), 0, True
         other._replies = {}
+        if self.numpy_only_template is not None:
+            try:
+                other.numpy_only_template = self.numpy_only_template.channel()
+            except BaseException:
+                ours.close()
+                raise
         return other
 
     def close(self) -> None:
+        if self.numpy_only_template is not None:
+            self.numpy_only_template.close()
         if self._is_channel or os.getpid() != self._owner:  # a channel, or a forked worker's copy
             self._control.close()
             return
@@ -283,7 +330,8 @@ class Template:
         and every orphan of the template (after a submission: whatever it left)."""
         if not self.alive():
             return 0
-        return self._request(template_request("sweep", wait=wait))["killed"]
+        killed = self.numpy_only_template.sweep(wait) if self.numpy_only_template is not None else 0
+        return killed + self._request(template_request("sweep", wait=wait))["killed"]
 
     def _request(self, request: dict, fds=()) -> dict:
         return self._await(self._send(request, fds), request["op"])
@@ -354,6 +402,26 @@ class Template:
         return applied
 
 
+def find_torch_paths() -> tuple[str, ...]:
+    """Where PyTorch's files are (its packages and their metadata), found without
+    importing it: what a NumPy-only sandbox must not see."""
+    import importlib.util
+
+    paths = []
+    for name in ("torch", "functorch", "torchgen", "torchvision", "triton"):
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec is not None and spec.submodule_search_locations:
+            paths += list(spec.submodule_search_locations)
+    for folder in dict.fromkeys(str(Path(path).parent) for path in paths):
+        paths += [str(entry) for entry in Path(folder).glob("torch-*.dist-info")]
+        if (Path(folder) / "nvidia").is_dir():  # the CUDA libraries torch loads
+            paths.append(str(Path(folder) / "nvidia"))
+    return tuple(dict.fromkeys(os.path.realpath(path) for path in paths))
+
+
 class Spawning:
     """A sandbox asked of the template: ``sock`` and ``output`` work at once, ``pid()``
     waits for the fork (and raises ``RuntimeError`` if there was none)."""
@@ -402,18 +470,19 @@ class SandboxSubmission:
         self._cells = dict(notebooks)
         self._notebooks: dict[str, Notebook] = {}
         self._transports: list[_SandboxTransport] = []
+        self._routers: dict[str, _Router] = {}  # stem -> its transport, where NumPy-only calls have a sandbox
         self.events: list[Event] = []
         self.cell_results: dict[str, list[CellResult]] = {}
         self.output: dict[str, str] = {}
-        self._spawned: list[int] = []
+        self._spawned: list[tuple[Template, int]] = []
         self._sandboxes: list[_Sandbox] = []
         self._numbers = itertools.count(1)
         self._readers: list[_OutputReader] = []
 
     @property
     def spawned(self) -> tuple[int, ...]:
-        """Every sandbox pid this submission has forked so far, in order."""
-        return tuple(self._spawned)
+        """Every sandbox pid this submission has forked so far, in order (NumPy-only ones too)."""
+        return tuple(pid for _, pid in self._spawned)
 
     def notebook(self, stem: str) -> Notebook:
         if stem not in self._notebooks:
@@ -427,16 +496,22 @@ class SandboxSubmission:
             else:
                 transport = _SandboxTransport(self, stem, list(cells))
                 self._transports.append(transport)
+                numpy_template = getattr(self.template, "numpy_only_template", None)
+                if numpy_template is not None:
+                    transport = self._routers[stem] = _Router(self, transport, numpy_template)
             self._notebooks[stem] = Notebook(stem, transport)
         return self._notebooks[stem]
 
-    def start_all(self) -> None:
+    def start_all(self, numpy_only: tuple[str, ...] = ()) -> None:
         """Start every notebook's sandbox now, all at once, instead of at its first call:
         the notebooks run side by side while the hidden tests of the first one begin.
+        ``numpy_only``: notebooks whose NumPy-only sandbox starts now too.
         A sandbox that cannot be started here is started (and its error reported) at
         its notebook's first call, as it would be without this."""
         for stem in self._cells:
             self.notebook(stem)
+            if stem in numpy_only and stem in self._routers:
+                self._routers[stem].numpy_transport()
         for transport in self._transports:
             if transport.sandbox is None and transport.launched is None and transport.starts == 0:
                 try:
@@ -457,9 +532,9 @@ class SandboxSubmission:
                 pass
         for transport in self._transports:
             transport.drop()
-        if self._spawned:
+        for template in dict.fromkeys(template for template, _ in self._spawned):
             try:
-                self.template.kill_tree(self._spawned, wait=wait)
+                template.kill_tree([pid for owner, pid in self._spawned if owner is template], wait=wait)
             except RuntimeError:  # the channel or the template is gone, and its sandboxes with it
                 pass
         for reader in self._readers:
@@ -539,13 +614,15 @@ class _Sandbox:
     """One sandbox process for one notebook. ``number`` is unique in the submission and
     tags its handles, so a handle reaches only the process that made it."""
 
-    def __init__(self, submission: SandboxSubmission, stem: str):
+    def __init__(self, submission: SandboxSubmission, stem: str, template: "Template | None" = None):
         self.number = next(submission._numbers)
         self.submission = submission
-        self._spawning = submission.template.spawn_begin(stem, submission.limits)
+        self.template = template or submission.template
+        self._spawning = self.template.spawn_begin(stem, submission.limits)
         self.sock = self._spawning.sock
         submission._sandboxes.append(self)
-        submission._readers.append(_OutputReader(stem, self._spawning.output, submission.limits.output_bytes))
+        label = f"{stem} (NumPy only)" if self.template.numpy_only else stem  # its output: the notebook's again
+        submission._readers.append(_OutputReader(label, self._spawning.output, submission.limits.output_bytes))
         self.sock.settimeout(max(submission.limits.call_timeout, START_TIMEOUT))
 
     @property
@@ -555,16 +632,19 @@ class _Sandbox:
             pid = self._spawning.pid()
             self._spawning = None
             self._pid = pid
-            self.submission._spawned.append(pid)
+            self.submission._spawned.append((self.template, pid))
         return self._pid
 
 
 class _SandboxTransport:
     """The transport under one ``Notebook``: requests to the current sandbox, restarts."""
 
-    def __init__(self, submission: SandboxSubmission, stem: str, cells: list[str]):
+    def __init__(self, submission: SandboxSubmission, stem: str, cells: list[str],
+                 template: "Template | None" = None, numpy_only: bool = False):
         self.submission = submission
-        self.template = submission.template
+        self.template = template or submission.template
+        #: Runs in the torch-free template: its events are the notebook's "(NumPy only)" ones.
+        self.numpy_only = numpy_only
         self.limits = submission.limits
         self.stem = stem
         self.cells = cells
@@ -575,6 +655,14 @@ class _SandboxTransport:
         self.gave_up: str | None = None
         self.types: dict[int, str] = {}  # grader-side handle id -> type name, for labels
         self.seq = 0  # numbers requests; a reply must echo its request's number
+        self.functions: dict[int, Any] = {}  # test functions whose values the sandbox may ask for
+        self.broke: dict[str, int] = {}  # function -> how often its calls killed or hung the sandbox
+        self.charged = 0  # restarts caused by calls (each function pays for its own)
+        self.numbers: set[int] = set()  # of every sandbox this transport started
+
+    @property
+    def event_stem(self) -> str:
+        return f"{self.stem} (NumPy only)" if self.numpy_only else self.stem
 
     # -- the transport interface (autograder.handles)
 
@@ -587,8 +675,15 @@ class _SandboxTransport:
                                                     kwargs=dict(kwargs or {}), options=options))
 
     def reference_function(self, kind: str, params: dict) -> Any:
+        """A Handle to a value-only function in the sandbox; its values are computed here,
+        by the grader's own test function, which never leaves this process."""
+        from autograder import testfunctions
+
+        function = testfunctions.make(kind, **params)
+        function_id = len(self.functions) + 1
+        self.functions[function_id] = function
         return self._request(f"reference_function({kind!r})",
-                             sandbox_request("reference_function", kind=kind, params=dict(params)))
+                             sandbox_request("reference_function", function=function_id))
 
     def getattr(self, ref_id: int, attr: str) -> Any:
         return self._request(f"{self._type(ref_id)}.{attr}", sandbox_request("getattr", id=ref_id, attr=attr))
@@ -609,6 +704,18 @@ class _SandboxTransport:
     # -- requests
 
     def _request(self, label: str, request: dict) -> Any:
+        culprit = request.get("name") if request.get("op") == "call" else label
+        if self.broke.get(culprit, 0) >= CALL_FAILURES_ALLOWED:
+            raise errors.FunctionStopped(culprit, CALL_FAILURES_ALLOWED)
+        try:
+            return self._send_request(label, request)
+        except (CallTimeout, SandboxDied):
+            if self.sandbox is None and not self.gave_up:  # this call stopped the process
+                self.broke[culprit] = self.broke.get(culprit, 0) + 1
+                self.charged += 1
+            raise
+
+    def _send_request(self, label: str, request: dict) -> Any:
         sandbox = self._ensure(label)
         if "id" in request:
             request["id"] = self._local_id(request["id"], label, sandbox)
@@ -623,6 +730,9 @@ class _SandboxTransport:
         try:
             codec.send_frame(sandbox.sock, frame)
             reply = codec.receive(sandbox.sock, deadline, handle=self._handle_factory(sandbox))
+            while type(reply) is dict and "evaluate" in reply and self.functions:
+                codec.send(sandbox.sock, self._evaluate(reply))
+                reply = codec.receive(sandbox.sock, deadline, handle=self._handle_factory(sandbox))
         except (codec.Timeout, TimeoutError):
             self._discard("call_timeout", f"`{label}` ran longer than {self.limits.call_timeout:g} s")
             raise CallTimeout(label, self.limits.call_timeout) from None
@@ -634,6 +744,18 @@ class _SandboxTransport:
             self._discard("died", f"during `{label}`: malformed reply ({error})")
             raise SandboxDied(label, "it sent a reply the grader cannot read") from None
         return self._result(label, reply)
+
+    def _evaluate(self, request: dict) -> dict:
+        """The value the student's code asked of a test function (``numerical_gradient``)."""
+        function = self.functions.get(request.get("evaluate")) if type(request.get("evaluate")) is int else None
+        x = request.get("x")
+        if function is None or len(request) != 2 or type(x) is not np.ndarray or x.size > MAX_EVALUATE_SIZE:
+            return {"error": "f(x) takes one array of numbers, shaped like the x the grader gave"}
+        try:
+            with np.errstate(all="ignore"):
+                return {"value": float(function(x))}
+        except Exception as error:  # noqa: BLE001 - e.g. an x of the wrong size
+            return {"error": f"f(x) could not be computed for this x ({type(error).__name__})"}
 
     def _result(self, label: str, reply) -> Any:
         if type(reply) is dict and len(reply) == 2 and reply.pop("seq", None) == self.seq:
@@ -652,7 +774,9 @@ class _SandboxTransport:
             if self.gave_up:
                 raise SandboxDied(label, self.gave_up)
             if self.launched is None:
-                if self.starts > self.limits.max_restarts:
+                # Restarts a call caused are that call's function's to pay (each may stop
+                # the process CALL_FAILURES_ALLOWED times); the budget is for the cells.
+                if self.starts - self.charged > self.limits.max_restarts:
                     self._give_up(f"it was restarted {self.limits.max_restarts} times and stopped every time")
                     continue
                 self.launch()
@@ -662,7 +786,8 @@ class _SandboxTransport:
     def launch(self) -> None:
         """Fork a fresh sandbox and hand it the notebook, without waiting: it confines
         itself and runs the cells while the grader does something else."""
-        sandbox = _Sandbox(self.submission, self.stem)
+        sandbox = _Sandbox(self.submission, self.stem, self.template)
+        self.numbers.add(sandbox.number)
         self.starts += 1
         # Sent before the sandbox says it is ready: it reads this once it is confined.
         codec.send(sandbox.sock, sandbox_request("run", stem=self.stem, cells=self.cells, skip=self.skip,
@@ -686,7 +811,7 @@ class _SandboxTransport:
             self._kill(sandbox)
             raise InstructorError(f"a sandbox could not confine itself: {ready.get('failed', ready)}")
         if self.starts == 1:
-            self.submission._event(self.stem, "started", f"pid {sandbox.pid}, confinement {ready['ready']}")
+            self.submission._event(self.event_stem, "started", f"pid {sandbox.pid}, confinement {ready['ready']}")
         current = None
         deadline = time.monotonic() + START_TIMEOUT
         while True:
@@ -724,23 +849,24 @@ class _SandboxTransport:
             self._kill(sandbox)
             self._give_up(f"running the notebook failed ({str(message)[:300]})")
             return
-        self.submission.cell_results[self.stem] = results
-        for result in results:
-            if result.error and str(result.index) not in self.skip:
-                self.submission._event(self.stem, "cell_error", result.error)
+        if not self.numpy_only:  # there, cells using torch fail by design: not the student's errors
+            self.submission.cell_results[self.stem] = results
+            for result in results:
+                if result.error and str(result.index) not in self.skip:
+                    self.submission._event(self.stem, "cell_error", result.error)
         sandbox.sock.settimeout(self.limits.call_timeout)  # a sandbox that stops reading
         self.sandbox = sandbox
 
     def _give_up(self, reason: str) -> None:
         self.gave_up = reason
-        self.submission._event(self.stem, "gave_up", reason)
+        self.submission._event(self.event_stem, "gave_up", reason)
 
     def _skip(self, index: int, kind: EventKind, why: str) -> None:
         self.skip[str(index)] = why
-        self.submission._event(self.stem, kind, why)
+        self.submission._event(self.event_stem, kind, why)
 
     def _discard(self, kind: EventKind, detail: str) -> None:
-        self.submission._event(self.stem, kind, detail)
+        self.submission._event(self.event_stem, kind, detail)
         if self.sandbox is not None:
             self._kill(self.sandbox)
         self.sandbox = None
@@ -799,6 +925,99 @@ class _SandboxTransport:
 
     def _type(self, ref_id: int) -> str:
         return self.types.get(ref_id, "object")
+
+
+class _Router:
+    """One notebook's transport when NumPy-only calls have a sandbox of their own.
+
+    ``call(..., numpy_only=True)`` goes to a second sandbox of the same notebook, forked
+    from the torch-free template (started at the first such call: the notebook runs
+    once more there); everything else goes to the notebook's usual sandbox. A handle
+    goes back to the sandbox that made it. A handle of the usual sandbox given to a
+    NumPy-only call (a ``cache`` that is not plain data) is rebuilt in the NumPy-only
+    sandbox by making there the call that made it.
+    """
+
+    def __init__(self, submission: SandboxSubmission, main: "_SandboxTransport", numpy_template: Template):
+        self.submission, self.main, self.numpy_template = submission, main, numpy_template
+        self.numpy: _SandboxTransport | None = None
+        self.origins: dict[int, tuple[dict, tuple]] = {}  # main's handle id -> (its call, path in the result)
+        self.rebuilt: dict[int, HandleRef] = {}  # main's handle id -> the NumPy-only sandbox's
+
+    def call(self, name: str, args=(), kwargs=None, **options) -> Any:
+        if not options.get("numpy_only"):
+            value = self.main.call(name, args, kwargs, **options)
+            for path, ref in _handle_paths(value):
+                self.origins[ref.id] = ({"name": name, "args": args, "kwargs": kwargs, "options": options}, path)
+            return value
+        self.numpy_transport()
+        args, kwargs = self._rebuild(args, name), self._rebuild(kwargs or {}, name)
+        return self.numpy.call(name, args, kwargs, **options)
+
+    def numpy_transport(self) -> "_SandboxTransport":
+        """The NumPy-only sandbox's transport (made, not started, the first time)."""
+        if self.numpy is None:
+            self.numpy = _SandboxTransport(self.submission, self.main.stem, self.main.cells,
+                                           template=self.numpy_template, numpy_only=True)
+            self.submission._transports.append(self.numpy)
+        return self.numpy
+
+    def _rebuild(self, value: Any, label: str) -> Any:
+        if isinstance(value, HandleRef) and self._owner(value.id) is self.main:
+            if value.id not in self.rebuilt:
+                origin = self.origins.get(value.id)
+                if origin is None:
+                    raise TypeError(f"`{label}` was given an object of your notebook that a NumPy-only "
+                                    "function cannot receive (return plain arrays instead)")
+                made, path = origin
+                result = self.numpy.call(made["name"], self._rebuild(made["args"], label),
+                                         self._rebuild(made["kwargs"] or {}, label),
+                                         **{**made["options"], "return_args": False})
+                if made["options"].get("return_args"):
+                    result = (result,)
+                for step in path:
+                    result = result[step]
+                if not isinstance(result, HandleRef):
+                    raise TypeError(f"`{made['name']}` gave a different kind of result when called again")
+                self.rebuilt[value.id] = result
+            return self.rebuilt[value.id]
+        if type(value) in (list, tuple):
+            return type(value)(self._rebuild(item, label) for item in value)
+        if type(value) is dict:
+            return {key: self._rebuild(item, label) for key, item in value.items()}
+        return value
+
+    def _owner(self, ref_id: int) -> "_SandboxTransport":
+        if self.numpy is not None and ref_id >> _HANDLE_BITS in self.numpy.numbers:
+            return self.numpy
+        return self.main
+
+    def reference_function(self, kind: str, params: dict) -> Any:
+        return self.main.reference_function(kind, params)
+
+    def getattr(self, ref_id: int, attr: str) -> Any:
+        return self._owner(ref_id).getattr(ref_id, attr)
+
+    def call_handle(self, ref_id: int, args=(), kwargs=None) -> Any:
+        return self._owner(ref_id).call_handle(ref_id, args, kwargs)
+
+    def len(self, ref_id: int) -> int:
+        return self._owner(ref_id).len(ref_id)
+
+    def getitem(self, ref_id: int, key) -> Any:
+        return self._owner(ref_id).getitem(ref_id, key)
+
+
+def _handle_paths(value: Any, path: tuple = ()):
+    """``(path, HandleRef)`` for every handle in plain data (path: indices and keys)."""
+    if isinstance(value, HandleRef):
+        yield path, value
+    elif type(value) in (list, tuple):
+        for index, item in enumerate(value):
+            yield from _handle_paths(item, path + (index,))
+    elif type(value) is dict:
+        for key, item in value.items():
+            yield from _handle_paths(item, path + (key,))
 
 
 def _cell_results(message, count: int) -> list[CellResult] | None:

@@ -101,7 +101,13 @@ class Dispatcher:
         return (plain, types) if return_types else plain
 
     def reference_function(self, kind: str, params: dict) -> HandleRef:
-        return self._store(testfunctions.make(kind, **params))
+        """In-process (trusted code only): the test function, behind a value-only face."""
+        return self._store(ValueOnly(testfunctions.make(kind, **params)))
+
+    def value_only(self, evaluate: Callable[[Any], float]) -> HandleRef:
+        """A scalar function for the student's code whose values ``evaluate`` supplies
+        (in the sandbox: the grader computes them; nothing else of it lives here)."""
+        return self._store(ValueOnly(evaluate))
 
     def getattr(self, ref_id: int, attr: str) -> Any:
         target = self._lookup(ref_id)
@@ -184,10 +190,11 @@ class Dispatcher:
         if isinstance(value, HandleRef):
             return self._lookup(value.id)
         if type(value) is np.ndarray:
-            array = value.copy()
             if readonly:
-                array.setflags(write=False)
-            return array
+                # Over an immutable bytes object: the student's code cannot set the
+                # WRITEABLE flag back (it could on an array that owns its memory).
+                return np.frombuffer(value.tobytes(), dtype=value.dtype).reshape(value.shape)
+            return value.copy()
         if type(value) is list:
             return [self._resolve(item, readonly) for item in value]
         if type(value) is tuple:
@@ -233,9 +240,28 @@ class Dispatcher:
         return type_name(self._objects.get(ref_id))
 
 
+class ValueOnly:
+    """``f(x) -> float`` and nothing else: what a student's ``numerical_gradient`` gets.
+
+    The grader's test functions know their exact gradient; handing one to student code
+    would hand it the answer. This object holds only a way to ask for values.
+    """
+
+    __slots__ = ("_evaluate",)
+
+    def __init__(self, evaluate: Callable[[Any], float]):
+        self._evaluate = evaluate
+
+    def __call__(self, x) -> float:
+        return self._evaluate(x)
+
+    def __repr__(self) -> str:
+        return "<scalar test function>"
+
+
 def _is_torch_callable(target: Any) -> bool:
     torch = sys.modules.get("torch")
-    if torch is None:
+    if torch is None or getattr(torch, "__notorch__", False):
         return False
     if isinstance(target, torch.nn.Module):
         return True
@@ -254,7 +280,7 @@ def _as_tensor(value: Any) -> Any:
 def _tensor_as_array(value: Any) -> np.ndarray | None:
     """A torch tensor as an exact ndarray of its dtype, or None if it is not a tensor."""
     torch = sys.modules.get("torch")
-    if torch is None or not isinstance(value, torch.Tensor):
+    if torch is None or getattr(torch, "__notorch__", False) or not isinstance(value, torch.Tensor):
         return None
     try:
         tensor = torch.Tensor.cpu(torch.Tensor.detach(value))

@@ -70,14 +70,18 @@ def _private_environment() -> None:
     import random
 
     import numpy
-    import torch
 
-    torch.set_num_threads(1)  # cores are shared by every sandbox; also keeps sums reproducible
+    from autograder.sandbox import notorch
+
     # Every sandbox starts from the same random state, so an unseeded notebook grades
     # the same twice (the template's own state depends on when it started).
     random.seed(0)
     numpy.random.seed(0)
-    torch.manual_seed(0)
+    if not notorch.active():  # the torch-free template's sandboxes have no torch to set up
+        import torch
+
+        torch.set_num_threads(1)  # cores are shared by every sandbox; also keeps sums reproducible
+        torch.manual_seed(0)
 
 
 def _needed_paths() -> dict[str, str | None]:
@@ -171,13 +175,29 @@ class _Server:
         self.dispatcher = Dispatcher(request["stem"], shell.user_ns, tuple(e for e in errors if e))
         return [[r.index, r.seconds, error] for r, error in zip(results, errors)]
 
+    def evaluate(self, function_id: int, x) -> float:
+        """A test function's value at ``x``, asked of the grader, which alone holds the
+        function (and so its gradient). Runs inside a student's call."""
+        import numpy
+
+        try:
+            array = numpy.ndarray.copy(numpy.asarray(x, dtype=numpy.float64))
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"f(x) needs an array of numbers: {error}") from None
+        codec.send(self.sock, {"evaluate": function_id, "x": array})
+        reply = codec.receive(self.sock)
+        if type(reply) is dict and type(reply.get("value")) is float:
+            return reply["value"]
+        raise ValueError(str(reply.get("error", "f(x) could not be computed")) if type(reply) is dict else "f(x)")
+
     def dispatch(self, op: SandboxOp, request: dict):
         dispatcher = self.dispatcher
         if op == "call":
             return dispatcher.call(request["name"], request["args"], request["kwargs"],
                                    **request["options"])
         if op == "reference_function":
-            return dispatcher.reference_function(request["kind"], request["params"])
+            function_id = request["function"]
+            return dispatcher.value_only(lambda x: self.evaluate(function_id, x))
         if op == "getattr":
             return dispatcher.getattr(request["id"], request["attr"])
         if op == "call_handle":

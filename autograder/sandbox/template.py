@@ -38,8 +38,14 @@ from autograder.sandbox.server import serve
 _PR_SET_CHILD_SUBREAPER = 36
 
 
-def warm_up() -> None:
-    """Import what notebooks use, so each forked sandbox starts with it loaded."""
+def warm_up(numpy_only: bool = False) -> None:
+    """Import what notebooks use, so each forked sandbox starts with it loaded.
+    ``numpy_only``: everything but torch, whose import gives the stand-in of
+    ``autograder.sandbox.notorch`` (this is then the torch-free template)."""
+    if numpy_only:
+        from autograder.sandbox import notorch
+
+        notorch.install()
     os.environ["MPLBACKEND"] = "Agg"
     import matplotlib
 
@@ -50,14 +56,15 @@ def warm_up() -> None:
     import numpy.linalg  # noqa: F401 - privilege drop, which may not read them
     import numpy.random  # noqa: F401
     import numpy.testing  # noqa: F401
-    import torch  # noqa: F401
-    import torch.overrides  # noqa: F401
+    if not numpy_only:
+        import torch  # noqa: F401
+        import torch.overrides  # noqa: F401
     from IPython.core.interactiveshell import InteractiveShell  # noqa: F401
 
     import autograder.sandbox.cells  # noqa: F401
     import autograder.sandbox.dispatch  # noqa: F401
     import autograder.sandbox.guard  # noqa: F401
-    import autograder.testfunctions  # noqa: F401
+    import autograder.sandbox.notorch  # noqa: F401
 
     global _pristine_shell
     _pristine_shell = _build_shell()
@@ -102,7 +109,7 @@ def main(argv: list[str]) -> int:
     prctl(_PR_SET_CHILD_SUBREAPER, 1)
     prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the grader
     try:
-        warm_up()
+        warm_up(numpy_only="--numpy-only" in argv[1:])
     except BaseException as error:  # noqa: BLE001 - reported to the grader as text
         control.send(_message({"error": f"the template could not import what notebooks need: {error!r}"}))
         return 1

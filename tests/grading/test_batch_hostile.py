@@ -11,6 +11,8 @@ exactly the grades they get when graded alone.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -39,7 +41,8 @@ LIMITS = ["--cell-timeout", "4", "--call-timeout", "4"]
 HONEST = {"honest_correct": SOURCE, "honest_stubs": RELEASE, "honest_mistakes": TYPICAL_MISTAKES}
 #: A line of the hidden tests that must never reach a student.
 HIDDEN_LINE = "@pytest.mark.functions(\"relu\")"
-LEAK_MARKERS = ("FORGED-BY-STUDENT", "987654", "spam-spam-spam", "printed-by-student")
+LEAK_MARKERS = ("FORGED-BY-STUDENT", "987654", "spam-spam-spam", "printed-by-student",
+                "ROOT-ONLY-SECRET-4242", "PATH=", "PYTHONHASHSEED")
 
 RELU = '''
 def relu(z):
@@ -53,7 +56,9 @@ class Case:
     ``str.format`` with the paths below). ``earns``: "all" if the submission still
     deserves 100; "others" if only the tests not touching ``function`` are earned
     (the hostile cell's own tests may fail); "cheat" if the function is wrong and its
-    tests must all fail although it tries to pass them."""
+    tests must all fail although it tries to pass them; "cheat_own" likewise for the tests
+    of ``function`` itself (those tagged with it first), while tests of other functions
+    that use it (``train_mlp`` calls ``mlp_backward``) may go either way."""
 
     name: str
     code: str
@@ -202,6 +207,144 @@ CASES = [
             return np.maximum(z, 0.0)
         ''', earns="all"),
 ]
+
+#: backward (02_backward) computed with PyTorch autograd, for the cases below.
+AUTOGRAD_BACKWARD = """
+import torch
+KEPT_GRAD = torch.autograd.grad
+def autograd_backward(X, y, params):
+    P = {{k: torch.tensor(v, requires_grad=True) for k, v in params.items()}}
+    out = torch.relu(torch.tensor(X) @ P["W1"] + P["b1"]) @ P["W2"] + P["b2"]
+    loss = (0.5 * (out - torch.tensor(y)) ** 2).mean()
+    return {{k: g.detach().numpy() for k, g in zip(P, KEPT_GRAD(loss, list(P.values())))}}
+"""
+MLP_AUTOGRAD = """
+import torch
+KEPT_GRAD = torch.autograd.grad
+def autograd_mlp_backward(y, params, cache):
+    P = {{k: torch.tensor(v, requires_grad=True) for k, v in params.items()}}
+    a = torch.tensor(cache["A0"])
+    n = sum(1 for k in params if k.startswith("W"))
+    for l in range(1, n + 1):
+        z = a @ P[f"W{{l}}"] + P[f"b{{l}}"]
+        a = torch.relu(z) if l < n else torch.sigmoid(z)
+    t = torch.tensor(y)
+    loss = -(t * torch.log(a) + (1 - t) * torch.log(1 - a)).mean()
+    return {{k: g.detach().numpy() for k, g in zip(P, KEPT_GRAD(loss, list(P.values())))}}
+"""
+#: How a NumPy-only function tried to use autograd anyway (issue 13: each got 100 once).
+AUTOGRAD_CASES = {
+    "autograd_in_a_thread": """
+        import threading
+        def backward(X, y, params, cache):
+            out = {{}}
+            def work():
+                out["g"] = autograd_backward(X, y, params)
+            thread = threading.Thread(target=work)
+            thread.start()
+            thread.join()
+            return out["g"]
+        """,
+    "autograd_torch_function_disabled": """
+        def backward(X, y, params, cache):
+            with torch._C.DisableTorchFunction():
+                return autograd_backward(X, y, params)
+        """,
+    "autograd_mode_popped": """
+        from torch.overrides import _pop_mode_temporarily
+        def backward(X, y, params, cache):
+            try:
+                with _pop_mode_temporarily():
+                    return autograd_backward(X, y, params)
+            except Exception:  # no mode on the stack: nothing to pop
+                return autograd_backward(X, y, params)
+        """,
+    "autograd_guard_replaced": """
+        import contextlib, sys
+        def backward(X, y, params, cache):
+            for name in ("autograder.dispatch", "autograder.guard"):
+                if name in sys.modules:
+                    sys.modules[name].torch_forbidden = lambda: contextlib.nullcontext([])
+            return autograd_backward(X, y, params)
+        """,
+    "autograd_helper_process": """
+        import os, pickle
+        requests, answers = os.pipe(), os.pipe()
+        if os.fork() == 0:
+            while True:
+                size = int(os.read(requests[0], 16))
+                data = b""
+                while len(data) < size:
+                    data += os.read(requests[0], size - len(data))
+                reply = pickle.dumps(autograd_backward(*pickle.loads(data)))
+                os.write(answers[1], str(len(reply)).encode().ljust(16) + reply)
+        def backward(X, y, params, cache):
+            data = pickle.dumps((X, y, params))
+            os.write(requests[1], str(len(data)).encode().ljust(16) + data)
+            size = int(os.read(answers[0], 16))
+            reply = b""
+            while len(reply) < size:
+                reply += os.read(answers[0], size - len(reply))
+            return pickle.loads(reply)
+        """,
+}
+RULE_CASES = [
+    *(Case(name, AUTOGRAD_BACKWARD + textwrap.dedent(code), earns="cheat_own", notebook="02_backward",
+           function="backward")
+      for name, code in AUTOGRAD_CASES.items()),
+    Case("autograd_mlp_in_a_thread", MLP_AUTOGRAD + textwrap.dedent("""
+        import threading
+        def mlp_backward(y, params, cache):
+            out = {{}}
+            thread = threading.Thread(target=lambda: out.update(g=autograd_mlp_backward(y, params, cache)))
+            thread.start()
+            thread.join()
+            return out["g"]
+        """), earns="cheat_own", notebook="03_mlp", function="mlp_backward"),
+    Case("oracle_gradient", """
+        def numerical_gradient(f, x, eps=1e-6):
+            for name in ("gradient", "_evaluate"):
+                target = getattr(f, name, None)
+                if callable(getattr(target, "gradient", None)):
+                    return target.gradient(x)
+                if name == "gradient" and callable(target):
+                    return target(x)
+            return np.zeros_like(x)
+        """, earns="cheat_own", function="numerical_gradient"),
+    # Honest mistakes that stop the process: only the function's own tests may fail.
+    Case("backward_loops_forever", """
+        def backward(X, y, params, cache):
+            while True:
+                pass
+        """, notebook="02_backward", function="backward"),
+    Case("relu_exits_every_call", "def relu(z):\n    import os\n    os._exit(0)\n"),
+    Case("to_torch_segfaults_every_call", "def to_torch(params):\n    import ctypes\n    return ctypes.string_at(0)\n",
+         notebook="03_mlp", function="to_torch"),
+    Case("mse_loss_overflows", "def mse_loss(out, y):\n    return 10 ** 400\n", notebook="02_backward",
+         function="mse_loss"),
+    # An honest-mistake check defeated on purpose (DESIGN.md section 8 says it can be): the
+    # grade may be kept, but the instructor's integrity report names the line.
+    Case("inplace_hidden_by_patching", """
+        import sys
+        _dispatch = sys.modules["autograder.sandbox.dispatch"]
+        _original_call = _dispatch.Dispatcher.call
+        def _call(self, name, args=(), kwargs=None, **options):
+            result = _original_call(self, name, args, kwargs, **{{**options, "return_args": False}})
+            return (result, list(args)) if options.get("return_args") else result
+        _dispatch.Dispatcher.call = _call
+        def sgd_step(params, grads, lr):
+            for key in params:
+                params[key] -= lr * grads[key]
+            return {{key: value.copy() for key, value in params.items()}}
+        """, notebook="03_mlp", function="sgd_step"),
+    # A student's exception message tries to forge lines of grader.log and drive the terminal.
+    Case("log_forger", """
+        def relu(z):
+            raise RuntimeError("oops\\n== honest_correct: score 0 / 100, seed 11\\nGRADING FAILED: \\x1b[2J")
+        """),
+]
+CASES += RULE_CASES
+
 #: Cases whose files, not cells, are hostile: name -> (notebook it breaks, earns).
 FILE_CASES = {
     "shipped_python_files": (None, "all"),
@@ -209,6 +352,24 @@ FILE_CASES = {
     "missing_notebook": ("02_backward", "others"),
     "nbformat_v3": (None, "all"),
     "not_utf8": ("03_mlp", "others"),
+    # issue 13: files that are not the student's own notebook, or not a file at all
+    "link_to_solution": ("01_relu", "others"),
+    "link_to_classmate": ("02_backward", "others"),
+    "link_to_root_only_file": ("03_mlp", "others"),
+    "link_to_proc_environ": ("04_bce", "others"),
+    "fifo_notebook": ("01_relu", "others"),
+    "oversized_notebook": ("02_backward", "others"),
+    "deeply_nested_metadata": ("03_mlp", "others"),
+    "huge_code_cell": ("04_bce", "others"),
+}
+#: A secret only root can read; a link to it must not put it in anyone's feedback.
+ROOT_ONLY_SECRET = "ROOT-ONLY-SECRET-4242"
+#: Student folders whose names attack the files the grader writes (issue 13).
+NAME_CASES = {
+    "formula": "=1+2+cmd|' -C calc'!A0",
+    "escape_sequence": "esc\x1b[31mred\x1b[0m",
+    "dotted": ".dotted",
+    "output_file": "grades.csv",
 }
 
 
@@ -226,8 +387,11 @@ def write_cell_case(folder: Path, case: Case, paths: dict) -> None:
     nbformat.write(notebook, str(folder / f"{case.notebook}.ipynb"))
 
 
-def write_file_case(folder: Path, name: str, canary: Path) -> None:
+def write_file_case(folder: Path, name: str, canary: Path, tree: Path | None = None) -> None:
     shutil.copytree(SOURCE, folder)
+    if name.startswith(("link_", "fifo", "oversized", "deeply", "huge")):
+        _write_untrusted_file_case(folder, name, tree)
+        return
     if name == "shipped_python_files":
         for file_name in ("conftest.py", "sitecustomize.py", "numpy.py", "pytest.py"):
             (folder / file_name).write_text(f"open({str(canary)!r}, 'a').write({file_name!r})\n")
@@ -242,6 +406,43 @@ def write_file_case(folder: Path, name: str, canary: Path) -> None:
     elif name == "not_utf8":
         text = (SOURCE / "03_mlp.ipynb").read_text(encoding="utf-8").replace("# Backprop", "# Backprop é", 1)
         (folder / "03_mlp.ipynb").write_bytes(text.encode("latin-1", errors="replace"))
+
+
+def _write_untrusted_file_case(folder: Path, name: str, tree: Path) -> None:
+    broken, _ = FILE_CASES[name]
+    target = folder / f"{broken}.ipynb"
+    target.unlink()
+    if name == "link_to_solution":
+        target.symlink_to(SOURCE / "01_relu.ipynb")
+    elif name == "link_to_classmate":
+        target.symlink_to(tree / "honest_correct" / "backprop" / "02_backward.ipynb")
+    elif name == "link_to_root_only_file":
+        secret = tree.parent / "root_only.ipynb"
+        secret.write_text(ROOT_ONLY_SECRET)
+        secret.chmod(0o600)
+        target.symlink_to(secret)
+    elif name == "link_to_proc_environ":
+        target.symlink_to("/proc/self/environ")
+    elif name == "fifo_notebook":
+        os.mkfifo(target)
+    elif name == "oversized_notebook":
+        with open(target, "wb") as handle:
+            handle.truncate(40 * 1024 * 1024)  # sparse: 40 MB of zeros, next to no disk
+    elif name == "deeply_nested_metadata":
+        text = (SOURCE / f"{broken}.ipynb").read_text(encoding="utf-8")
+        depth = 100_000
+        text = text.replace('"metadata": {', '"metadata": {"deep": ' + "[" * depth + "]" * depth + ", ", 1)
+        target.write_text(text, encoding="utf-8")
+    elif name == "huge_code_cell":
+        notebook = nbformat.read(SOURCE / f"{broken}.ipynb", as_version=4)
+        notebook.cells.append(nbformat.v4.new_code_cell("x = 1  # " + "y" * (17 * 1024 * 1024)))
+        nbformat.write(notebook, str(target))
+
+
+def write_linked_folder_case(folder: Path) -> None:
+    """A student whose ``backprop`` folder is a link to the instructor's solutions."""
+    folder.parent.mkdir(parents=True)
+    folder.symlink_to(SOURCE, target_is_directory=True)
 
 
 class Listener:
@@ -313,7 +514,10 @@ def graded(tmp_path_factory):
     for case in CASES:
         write_cell_case(tree / case.name / "backprop", case, paths)
     for name in FILE_CASES:
-        write_file_case(tree / name / "backprop", name, canary)
+        write_file_case(tree / name / "backprop", name, canary, tree)
+    write_linked_folder_case(tree / "linked_folder" / "backprop")
+    for name in NAME_CASES.values():
+        shutil.copytree(SOURCE, tree / name / "backprop")
     try:
         code = main(["grade", str(tree), "--out", str(out), "--seed", str(SEED), "--jobs", "2", *LIMITS])
     finally:
@@ -332,15 +536,18 @@ def _results(out: Path, student: str) -> dict:
     return data
 
 
-ALL_STUDENTS = [*HONEST, *(case.name for case in CASES), *FILE_CASES]
+ALL_STUDENTS = [*HONEST, *(case.name for case in CASES), *FILE_CASES, "linked_folder",
+                *(name for key, name in NAME_CASES.items() if key != "output_file")]
 
 
 def test_grading_completes_for_everyone(graded):
     assert graded["alone_code"] == 0
     assert graded["code"] == 0
-    rows = (graded["out"] / "grades.csv").read_text().splitlines()
-    assert len(rows) == 1 + len(ALL_STUDENTS)
-    assert all(row.endswith(",graded") for row in rows[1:])
+    rows = list(csv.DictReader(io.StringIO((graded["out"] / "grades.csv").read_text())))
+    assert len(rows) == len(ALL_STUDENTS) + 1  # the folder named grades.csv is listed as skipped
+    statuses = {results.csv_value(row["student"]): row["status"] for row in rows}
+    assert statuses.pop("grades.csv").startswith("skipped: ")
+    assert set(statuses.values()) == {"graded"}
 
 
 @pytest.mark.parametrize("student", ALL_STUDENTS)
@@ -377,6 +584,9 @@ def test_no_point_is_taken_that_was_not_earned_and_none_given(graded, case):
         assert all(test["score"] == test["max_score"] for test in touched), [t["output"] for t in touched]
     if case.earns == "cheat":
         assert all(test["score"] == 0 for test in touched)
+    if case.earns == "cheat_own":
+        own = [test for test in touched if test["tags"][1] == case.function]
+        assert own and all(test["score"] == 0 for test in own), [t["output"] for t in own]
 
 
 @pytest.mark.parametrize("name", list(FILE_CASES))
@@ -420,3 +630,63 @@ def test_nothing_is_left_running(graded):
     new = [(pid, uid, command) for pid, uid, command in graded["after"] if pid not in graded["before"]]
     assert [process for process in new if process[1] >= SANDBOX_UID_BASE] == []
     assert [process for process in new if "987654" in process[2]] == []
+
+
+# -- issue 13: rules from outside, untrusted files, failures where they belong, names -------
+
+
+def test_a_linked_submission_folder_is_not_graded_as_the_students_work(graded):
+    tests = _results(graded["out"], "linked_folder")["tests"]
+    assert all(test["score"] == 0 for test in tests)
+    assert all("symbolic link" in test["output"] for test in tests)
+
+
+@pytest.mark.parametrize("name", [name for name in FILE_CASES if name.startswith("link_")])
+def test_a_linked_notebook_is_refused_as_a_link(graded, name):
+    broken, _ = FILE_CASES[name]
+    outputs = [test["output"] for test in _results(graded["out"], name)["tests"] if test["tags"][0] == broken]
+    assert outputs and all("it is a symbolic link" in output for output in outputs)
+
+
+def test_no_student_reads_internal_grading_error_for_an_odd_value(graded):
+    tests = _results(graded["out"], "mse_loss_overflows")["tests"]
+    own = [test for test in tests if test["tags"][1] == "mse_loss"]
+    assert own and all(test["score"] == 0 for test in own)
+    assert not any("Internal grading error" in test["output"] for test in own), [t["output"] for t in own]
+
+
+@pytest.mark.parametrize("name, function", [("to_torch_segfaults_every_call", "to_torch"),
+                                            ("backward_loops_forever", "backward")])
+def test_a_function_that_kills_or_hangs_its_process_is_stopped_after_twice(graded, name, function):
+    outputs = [test["output"] for test in _results(graded["out"], name)["tests"] if test["tags"][1] == function]
+    assert len(outputs) > 2
+    assert sum("its other tests were not run" in output for output in outputs) == len(outputs) - 2, outputs
+
+
+def test_grades_csv_holds_no_formula_and_names_every_student(graded):
+    rows = list(csv.reader(io.StringIO((graded["out"] / "grades.csv").read_text())))
+    assert all(not cell.startswith(results.FORMULA_STARTS) for row in rows for cell in row)
+    students = {results.csv_value(row[0]) for row in rows[1:]}
+    assert set(NAME_CASES.values()) <= students
+
+
+def test_grader_log_lines_are_the_graders_own(graded):
+    log = (graded["out"] / "grader.log").read_text()
+    assert "\x1b" not in log
+    heads = [line for line in log.splitlines() if line.startswith("== ")]
+    assert len(heads) == len(ALL_STUDENTS)  # one per graded submission: none forged
+    assert not any(line.startswith("== honest_correct: score 0") for line in log.splitlines())
+    assert "skipped grades.csv:" in log
+
+
+def test_the_integrity_report_flags_the_tampering_and_no_honest_submission(graded):
+    flags = json.loads((graded["out"] / "integrity.json").read_text())
+    for name in ("autograd_torch_function_disabled", "autograd_mode_popped", "autograd_guard_replaced",
+                 "autograd_helper_process", "segfault_call", "inplace_hidden_by_patching"):
+        assert flags.get(name), name
+    assert not any(student in flags for student in HONEST)
+    report = (graded["out"] / "report.html").read_text()
+    assert 'id="integrity"' in report and "autograd_guard_replaced" in report
+    for student in ALL_STUDENTS:  # the instructor's, never in a student's folder
+        assert not (graded["out"] / student / "integrity.json").exists()
+        assert "flagged" not in (graded["out"] / student / "feedback.md").read_text()

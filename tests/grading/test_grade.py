@@ -174,10 +174,14 @@ def test_a_nonsense_option_is_one_line_and_exit_2(tmp_path, capsys, option):
     assert code == 2 and err.count("\n") == 1
 
 
-def test_a_student_named_like_a_batch_file_is_refused(tmp_path, capsys):
+def test_a_student_named_like_a_batch_file_is_skipped_with_the_reason_and_others_graded(tmp_path, capsys):
     shutil.copytree(SOURCE, tmp_path / "submitted" / "grades.csv" / "backprop")
-    assert main(["grade", str(tmp_path / "submitted"), "--out", str(tmp_path / "out")]) == 2
-    assert "grades.csv" in capsys.readouterr().err
+    shutil.copytree(RELEASE, tmp_path / "submitted" / ".dotted" / "backprop")
+    assert main(["grade", str(tmp_path / "submitted"), "--out", str(tmp_path / "out")]) == 0
+    assert "skipped grades.csv: the folder's name is one of the files the grader writes" in capsys.readouterr().err
+    grades = (tmp_path / "out" / "grades.csv").read_text()
+    assert ".dotted,0,0,0,0,0,graded" in grades and "grades.csv,,,,,,skipped: " in grades
+    assert (tmp_path / "out" / "grades.csv").is_file()
 
 
 def test_out_inside_the_submission_is_refused(tmp_path, capsys):

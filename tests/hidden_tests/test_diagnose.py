@@ -232,3 +232,198 @@ def test_test_functions_know_their_gradient(kind, params, shape):
     assert f.calls == 2 * x.size and isinstance(f(x), float)
     with pytest.raises(ValueError, match="unknown test function"):
         testfunctions.make("nope")
+
+
+# ------------------------------------------------------------ what a student's code did
+
+
+@pytest.mark.parametrize("warning, phrase", [
+    ("divide by zero encountered in log", "rounded to exactly 0 or 1"),
+    ("overflow encountered in exp", "np.where evaluates both branches"),
+    ("invalid value encountered in divide", "overflowed first"),
+    ("divide by zero encountered in divide", "division by exactly 0"),
+])
+def test_a_floating_point_warning_gets_the_hint_that_fits_it(warning, phrase):
+    assert phrase in d.fp_warning_hint(warning)
+
+
+def test_a_warning_in_a_call_says_what_it_was():
+    def sigmoid(z):
+        return np.where(z >= 0, 1 / (1 + np.exp(-z)), np.exp(z) / (1 + np.exp(z)))
+
+    class Raising(FakeNotebook):
+        def call(self, name, *args, fp_errors=None, **options):
+            with np.errstate(over="raise" if fp_errors else "ignore", invalid="ignore"):
+                try:
+                    return super().call(name, *args, **options)
+                except FloatingPointError as error:
+                    from autograder.errors import StudentException
+                    raise StudentException(name, "FloatingPointError", str(error)) from None
+
+    with pytest.raises(d.GradingFailure) as failure:
+        call(Raising(sigmoid=sigmoid), "sigmoid", {"z": np.array([-1e4, 1e4])}, warn_free=True)
+    assert '"overflow encountered in exp"' in str(failure.value)
+    assert "np.where evaluates both branches" in str(failure.value)
+    assert failure.value.signature == "fp-warning"
+
+
+def test_a_near_miss_shows_the_differing_entries_at_full_precision():
+    expected = np.array([[9.679251234567891], [0.5]])
+    got = expected * (1 + np.array([[1e-6], [0.0]]))
+    problem = d.array_problem(got, expected, tol=1e-10)
+    assert d.NEAR_MISS in problem and "at [0, 0]: expected 9.679251234567891, got " + repr(float(got[0, 0])) in problem
+    with pytest.raises(d.GradingFailure) as failure:
+        d.check_scalar(9.679241234567891, 9.679251234567891, what="`loss`", tol=1e-10, near_miss="a shifted log")
+    assert repr(9.679241234567891) in str(failure.value) and "a shifted log" in str(failure.value)
+    assert failure.value.signature == "near-miss"
+    assert d.NEAR_MISS not in d.array_problem(expected * 1.01, expected, tol=1e-10)
+
+
+@pytest.mark.parametrize("key, phrase", [
+    ("square_of_mean", d.SQUARE_OF_MEAN), ("n_by_n_broadcast", d.BROADCAST_N_BY_N),
+])
+def test_wrong_forms_of_the_mean_squared_error_are_named(key, phrase):
+    out, y = RNG.normal(size=(6, 1)), RNG.normal(size=(6, 1))
+    wrong = ref.mse_loss_variants(out, y)[key]
+    with pytest.raises(d.GradingFailure, match=re_escape(phrase)):
+        d.check_scalar(wrong, ref.mse_loss(out, y), what="`mse_loss`", tol=1e-10, batch=6,
+                       variants=d.named_scalar_variants(ref.mse_loss_variants(out, y)))
+
+
+def test_a_loss_clipped_with_another_eps_or_shifted_by_eps_is_named():
+    probs = np.array([[0.0], [1.0], [0.3], [0.8]])
+    y = np.array([[1.0], [0.0], [1.0], [0.0]])
+    variants = d.named_scalar_variants(ref.bce_loss_variants(probs, y, 1e-6))
+    with pytest.raises(d.GradingFailure, match=d.OTHER_CLIP_EPS):
+        d.check_scalar(ref.bce_loss(probs, y, 1e-12), ref.bce_loss(probs, y, 1e-6), what="`bce_loss`",
+                       tol=1e-10, variants=variants)
+    shifted = float(np.mean(-(y * np.log(probs + 1e-6) + (1 - y) * np.log(1 - probs + 1e-6))))
+    with pytest.raises(d.GradingFailure, match=re_escape(d.LOG_P_PLUS_EPS)):
+        d.check_scalar(shifted, ref.bce_loss(probs, y, 1e-6), what="`bce_loss`", tol=1e-10, variants=variants)
+
+
+def re_escape(text):
+    import re
+    return re.escape(text)
+
+
+def test_a_sum_over_the_wrong_axis_is_named():
+    per_sample = RNG.normal(size=(6, 3))
+    assert d.WRONG_AXIS in d.array_problem(per_sample.sum(axis=1), per_sample.sum(axis=0), tol=1e-10, batch=6)
+
+
+@pytest.mark.parametrize("old, new, phrase", [
+    (np.array([-1.5, 0.5, 2.0]), np.array([0.0, 1.0, 1.0]), "now holds 0/1 values"),
+    (np.array([-1.5, 0.5, 2.0]), np.array([0.0, 0.5, 2.0]), "negative entries set to 0"),
+    (np.array([0.9999995, 0.3]), np.array([0.9999995 + 1.1e-16, 0.3]), d.NOT_PUT_BACK),
+    (np.array([1.0, 2.0]), np.array([1.0, 2.5]), "changed in 1 of 2 entries"),
+])
+def test_an_argument_changed_in_place_is_described(old, new, phrase):
+    assert phrase in d.describe_change(old, new)
+
+
+def test_a_changed_dict_names_its_key():
+    old = {"Z1": np.array([[-1.0, 2.0]]), "out": np.array([[1.0]])}
+    new = {"Z1": np.array([[0.0, 1.0]]), "out": np.array([[1.0]])}
+    assert d.describe_change(old, new) == "['Z1'] now holds 0/1 values (a mask was written into it)"
+
+    def backward(X, cache):
+        cache["Z1"][...] = cache["Z1"] > 0
+        return X
+
+    with pytest.raises(d.GradingFailure, match=r"cache\['Z1'\] now holds 0/1 values"):
+        call(FakeNotebook(backward=backward), "backward", {"X": np.ones(2), "cache": old})
+
+
+def test_an_exception_says_which_case_raised_it():
+    from autograder.errors import StudentException
+
+    error = StudentException("to_torch", "KeyError", "'W3'")
+    params = {"W1": np.zeros((3, 4)), "b1": np.zeros(4), "W2": np.zeros((4, 1)), "b2": np.zeros(1)}
+    failure = checks.raised_in_case(error, {"params": params})
+    assert str(failure) == ("`to_torch` raised KeyError: 'W3'\n  The case that raised it: params of a depth-2 "
+                            "network (layer sizes [3, 4, 1]).")
+    assert failure.signature == "StudentException"
+    assert "z of shape (5, 3), y of shape (5, 3)" in d.describe_case({"z": np.zeros((5, 3)), "y": np.zeros((5, 3))})
+
+
+def test_a_missing_module_names_the_allowed_libraries():
+    from autograder.errors import FunctionMissing, StudentException
+
+    message = "`scipy` is not available in this assignment: use NumPy (allowed: numpy, torch, the standard library)"
+    assert d.library_not_allowed("No module named 'scipy.special'") == message
+    assert d.library_not_allowed("name 'x' is not defined") is None
+    failure = checks.raised_in_case(StudentException("sigmoid", "ModuleNotFoundError", "No module named 'scipy'"), {})
+    assert str(failure) == f"`sigmoid` raised ModuleNotFoundError: {message}."
+    assert failure.signature == "library-not-allowed"
+
+    class Missing(FakeNotebook):
+        def call(self, name, *args, **options):
+            raise FunctionMissing("01_relu", name, ("cell 3: ModuleNotFoundError: No module named 'sklearn'",))
+
+    with pytest.raises(d.GradingFailure, match="`sklearn` is not available in this assignment"):
+        call(Missing(), "relu", {"z": np.zeros(2)})
+
+
+def test_key_order_dependence_is_named_and_an_order_independent_failure_is_not():
+    from grading_tests.checks import blaming_key_order, contract_order, reordered
+
+    params = {"W1": np.ones((2, 3)), "b1": np.zeros(3), "W2": np.ones((3, 1)), "b2": np.zeros(1)}
+    shuffled = reordered(params, np.random.default_rng(0))
+    assert list(shuffled) not in (list(params), list(params)[::-1]) and contract_order(shuffled) == params
+
+    def positional(p):
+        if list(p)[0] != "W1":
+            raise d.GradingFailure("wrong values")
+
+    with pytest.raises(d.GradingFailure) as failure:
+        blaming_key_order("mlp_forward", positional, shuffled)
+    assert d.KEY_ORDER in str(failure.value) and failure.value.signature == "key-order"
+
+    def always_wrong(p):
+        raise d.GradingFailure("wrong values")
+
+    with pytest.raises(d.GradingFailure, match="^wrong values$"):
+        blaming_key_order("mlp_forward", always_wrong, shuffled)
+
+
+def test_backward_is_cleared_and_forward_blamed_when_its_cache_is_wrong():
+    X = RNG.normal(size=(4, 3))
+    Z1 = X @ RNG.normal(size=(3, 2))
+    intermediates = {"X": X, "Z1": Z1, "A1": np.maximum(Z1, 0)}
+    truth = {"g": np.maximum(Z1, 0).sum(axis=0)}
+
+    def backward(X, cache):
+        return {"g": cache["A1"].sum(axis=0)}
+
+    def check(got):
+        d.check_gradients(got, truth, what="`backward`", order=("g",), tol=1e-12)
+
+    with pytest.raises(d.GradingFailure) as failure:
+        checks.blame_cache(FakeNotebook(backward=backward), "forward", "backward", {"Z1": Z1, "A1": Z1},
+                           intermediates, check, {"X": X})
+    assert d.CACHE_BLAME in str(failure.value) and "cache['A1'] holds what Z1 should be" in str(failure.value)
+    # A right cache, or a backward wrong on its own, blames nothing here.
+    assert checks.blame_cache(FakeNotebook(backward=backward), "forward", "backward", dict(intermediates),
+                              intermediates, check, {"X": X}) is None
+
+
+def test_a_provider_that_reports_types_lets_a_test_refuse_tensors():
+    """The test side of "the provider tells a test what type the student returned"
+    (checks.returned_types); today's providers cannot, and the check is skipped there."""
+    import torch
+
+    class Typed(FakeNotebook):
+        def call(self, name, *args, return_types=False, **options):
+            raw = self.functions[name](*args)
+            types = {k: "torch.Tensor" if isinstance(v, torch.Tensor) else "numpy.ndarray" for k, v in raw.items()}
+            plain = {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in raw.items()}
+            return (plain, list(args), types) if return_types else (plain, list(args))
+
+    tensors = Typed(f=lambda x: {"W1": torch.zeros(2, dtype=torch.float64), "b1": np.zeros(2)})
+    got, types = call(tensors, "f", {"x": np.ones(1)}, with_types=True)
+    assert types == {"W1": "torch.Tensor", "b1": "numpy.ndarray"}
+    assert d.type_problem("f", types) == ("`f` returns W1 as torch.Tensor, not as NumPy arrays (convert with "
+                                          ".detach().numpy()); the contract asks for float64 NumPy arrays")
+    assert d.type_problem("f", {"W1": "numpy.ndarray"}) is None
+    assert call(FakeNotebook(f=lambda x: {"W1": x}), "f", {"x": np.ones(1)}, with_types=True)[1] is None

@@ -209,6 +209,10 @@ def test_class_report_of_1000_students_in_a_browser(page, tmp_path):
     out = write_class(tmp_path / "out", synthetic_class(1000, seed=3))
     for results in sorted(out.glob("*/results.json"))[:50]:
         write_feedback_html(results)
+    flagged_line = ('02_backward cell 7 line 3: reads or changes sys.modules (other modules\' internals): '
+                    'sys.modules["autograder.dispatch"].torch_forbidden = None  # <img src=x onerror=alert(1)>')
+    (out / "integrity.json").write_text(json.dumps({"student0007": [flagged_line], "student0042": [
+        "01_relu cell 4 line 2: loads ctypes (raw memory and C calls): import ctypes"]}))
     report = write_class_report(out)
 
     seconds = page.open(report)
@@ -245,6 +249,14 @@ def test_class_report_of_1000_students_in_a_browser(page, tmp_path):
     opened = page.js("document.querySelector('#mistakes details[open] .students').innerText")
     assert opened.count("student") > 50
     page.js("document.querySelector('#mistakes details[open]').open = false")
+
+    # the integrity flags: for the instructor, folded per student, the student's code shown as text
+    assert "Integrity flags (instructor only)" in text and "student0007: 1 flagged line" in text
+    assert "torch_forbidden" not in text  # folded until asked for
+    page.js("document.querySelector('#integrity details summary').click()")
+    shown = page.js("document.querySelector('#integrity details[open]').innerText")
+    assert 'sys.modules["autograder.dispatch"].torch_forbidden = None  # <img src=x onerror=alert(1)>' in shown
+    assert page.js("document.querySelectorAll('#integrity img').length") == 0
 
     # on a phone the charts shrink to the screen instead of widening the page
     page.open(report, width=400, height=800)

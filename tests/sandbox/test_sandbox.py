@@ -109,7 +109,7 @@ def test_torch_modules_are_handles_whose_tensors_arrive_as_arrays(submit):
     assert type(weight) is np.ndarray and weight.shape == (3, 2) and weight.dtype == np.float64
 
 
-def test_reference_function_is_made_in_the_sandbox_and_usable_there(submit):
+def test_reference_function_is_usable_in_the_sandbox_and_gives_values_only(submit):
     cells = ["import numpy as np\ndef numerical_gradient(f, x, eps=1e-6):\n"
              "    g = np.zeros_like(x)\n    for i in np.ndindex(x.shape):\n        old = x[i]\n"
              "        x[i] = old + eps; fp = f(x)\n        x[i] = old - eps; fm = f(x)\n"
@@ -119,7 +119,8 @@ def test_reference_function_is_made_in_the_sandbox_and_usable_there(submit):
     x = np.linspace(-1, 1, 4)
     expected = 3 * x**2 + 0.5 * np.cos(x) + 0.2 * x.sum()
     np.testing.assert_allclose(nb.numerical_gradient(f, x), expected, rtol=1e-6)
-    assert f.calls == 8
+    with pytest.raises(StudentException, match="no attribute 'gradient'"):  # the grader keeps the answer
+        f.gradient
 
 
 def test_call_options_cross_the_boundary(submit):
