@@ -1,7 +1,8 @@
 # Two commands an instructor needs: `make test` and `make release` (and `make demo`).
-# PYTHON builds the virtual environment. It must be readable by an unprivileged user
-# when the grader runs as root (Debian's /usr/bin/python3 is; a pyenv build under
-# /root is not). TORCH_SPEC lets CI pin the CPU wheel; users get a plain `torch`.
+# PYTHON builds the virtual environment. As root with namespaces any python3 works (a
+# pyenv build under /root is bound back into each sandbox); where the grader gets no
+# namespaces (Docker) it must be readable by an unprivileged user, as Debian's
+# /usr/bin/python3 is. TORCH_SPEC lets CI pin the CPU wheel; users get a plain `torch`.
 PYTHON ?= python3
 TORCH_SPEC ?= torch
 VENV ?= .venv

@@ -9,6 +9,22 @@ reads.
 
 from __future__ import annotations
 
+import re
+
+#: What the contract allows a notebook to import.
+ALLOWED_LIBRARIES = "numpy, torch, the standard library"
+NOT_ALLOWED = "is not available in this assignment"
+_MISSING_MODULE = re.compile(r"No module named '([A-Za-z_][\w.]*)'")
+
+
+def library_not_allowed(text: str) -> str | None:
+    """``"`scipy` is not available ..."`` when ``text`` reports a missing module, else ``None``."""
+    found = _MISSING_MODULE.search(text)
+    if found is None:
+        return None
+    module = found.group(1).split(".")[0]
+    return f"`{module}` {NOT_ALLOWED}: use NumPy (allowed: {ALLOWED_LIBRARIES})"
+
 
 class InstructorError(Exception):
     """A problem the instructor must fix; reported as one line, exit status 2."""
@@ -39,6 +55,9 @@ class FunctionMissing(SubmissionError):
             if len(self.cell_errors) > 3:
                 msg += f" (and {len(self.cell_errors) - 3} more)"
             msg += "."
+            library = library_not_allowed(" ".join(self.cell_errors))
+            if library is not None:
+                msg += f" {library}."
         super().__init__(msg)
 
 
@@ -47,7 +66,8 @@ class StudentException(SubmissionError):
         self.function = function
         self.exc_type = exc_type
         self.message = message
-        text = f"{exc_type}: {message}" if message else exc_type
+        library = library_not_allowed(message) if exc_type == "ModuleNotFoundError" else None
+        text = f"{exc_type}: {library}." if library else f"{exc_type}: {message}" if message else exc_type
         if len(text) > 500:
             text = text[:500] + "..."
         super().__init__(f"`{function}` raised {text}")

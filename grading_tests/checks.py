@@ -135,7 +135,7 @@ def _call_once(nb, function, names, originals, numpy_only, readonly, warn_free=F
         library = library_not_allowed(" ".join(error.cell_errors))
         if library is None:
             raise
-        raise GradingFailure(f"{error} {library}.", "library-not-allowed") from None
+        raise GradingFailure(str(error), "library-not-allowed") from None  # the error names the library
 
 
 def raised_in_case(error: StudentException, args: Mapping[str, object]) -> GradingFailure:

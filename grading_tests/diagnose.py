@@ -9,11 +9,11 @@ difference has a known signature (a factor of N, a sign flip, a transposition, .
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
+from autograder.errors import ALLOWED_LIBRARIES, NOT_ALLOWED, library_not_allowed  # noqa: F401  (checks.py takes them from here)
 from grading_tests.reference import relative_error
 
 
@@ -54,7 +54,6 @@ NOT_PUT_BACK = "put back the saved value"
 CACHE_BLAME = "but the cache it was given is wrong"
 TRAINING_BLAME = "Replaying the reference training step by step"
 TRAIN_LOOP_BLAME = "so `train_mlp` itself combines them differently"
-NOT_ALLOWED = "is not available in this assignment"
 CASE_RAISED = "The case that raised it"
 LEN_NOT_SIZE = "divided by len(z), the number of rows,"
 STEP_SCALED = "step is scaled by the size of x"
@@ -188,17 +187,6 @@ def fp_warning_hint(warning: str) -> str:
     return "never compute exp of a large positive number: use exp(-|z|), which stays in (0, 1]"
 
 
-_MISSING_MODULE = re.compile(r"No module named '([A-Za-z_][\w.]*)'")
-ALLOWED_LIBRARIES = "numpy, torch, the standard library"
-
-
-def library_not_allowed(text: str) -> str | None:
-    """``"`scipy` is not available ..."`` when ``text`` reports a missing module, else ``None``."""
-    found = _MISSING_MODULE.search(text)
-    if found is None:
-        return None
-    module = found.group(1).split(".")[0]
-    return f"`{module}` {NOT_ALLOWED}: use NumPy (allowed: {ALLOWED_LIBRARIES})"
 
 
 def type_problem(function: str, types, expected: str = "numpy.ndarray") -> str | None:

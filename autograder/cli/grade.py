@@ -33,6 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nbgrader", action="store_true",
                         help="also record each notebook's score in the course's nbgrader gradebook "
                              "(PATH must be the course's submitted/ folder)")
+    parser.add_argument("--require-isolation", default=None, metavar="LEVEL",
+                        help="grade nothing unless the sandboxes get at least this confinement: full, or "
+                             "layers joined by + (namespaces, uid, landlock, seccomp, cgroups); "
+                             "grader.log says what this machine gives (see README.md, Confinement)")
     # Development only: runs student code inside the grader. Not in --help on purpose.
     parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
 
@@ -53,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     course_root = nbgrader_course(args.path) if args.nbgrader else None
     reports = grade_path(args.path, args.out, seed=args.seed, jobs=args.jobs, in_process=args.in_process,
                          limits=default_limits(args.cell_timeout, args.call_timeout),
+                         require_isolation=args.require_isolation,
                          visibility=args.visibility)
     print(results.score_table(reports))
     if course_root is not None:

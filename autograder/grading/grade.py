@@ -21,6 +21,7 @@ import secrets
 import sys
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -96,9 +97,10 @@ def grade_here(submission: Submission, *, seed: int, limits, template) -> GradeR
 
 
 def submission_timeout(limits) -> float:
-    """How long one submission may take in all before its child is stopped: enough for
-    every cell and call to use its whole limit a few times over."""
-    return max(120.0, 20 * limits.cell_timeout + 40 * limits.call_timeout)
+    """How long one submission may take in all before its child is stopped: past its
+    running time (``limits.submission_seconds``, after which every call fails at once
+    and the grade is made of what ran), with room for a last call and the tests' own work."""
+    return max(120.0, limits.submission_seconds + 2 * limits.call_timeout + 60)
 
 
 def start_grading(submission: Submission, *, seed: int, limits, template):
@@ -162,13 +164,16 @@ def grade_submission(folder: Path, *, seed: int, limits, template, student: str 
 
 def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, jobs: int | None = None,
                in_process: bool = False, progress: bool = True, single: bool = False,
+               require_isolation: str | None = None,
                visibility: results.Visibility = "visible") -> list[GradeReport]:
     """Grade a folder or a ``submitted/`` tree into ``out``; the reports, by student.
-    ``visibility``: the hidden tests' in results.json (Gradescope's word for when a student sees them).
 
     Files are written by this process alone, after each child (and its sandbox) is gone,
     and all of them again once the batch is over, so a file a submission forged in
-    ``out`` is always replaced.
+    ``out`` is always replaced. The sandboxes' confinement level goes to grader.log,
+    every results.json (top-level ``extra_data``) and, when it is less than full, to the
+    terminal; ``require_isolation``: grade nothing below that level. ``visibility``: the
+    hidden tests' in results.json (Gradescope's word for when a student sees them).
     """
     submissions, batch, skipped = find_submissions(path, single)
     out = Path(out).resolve()
@@ -180,7 +185,8 @@ def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, j
     hidden = (Path(path).resolve(), out)
     # The sandbox template starts importing now, while this process reads the
     # instructor's notebooks and warms up: on two cores its start is the critical path.
-    shared = None if in_process else SharedTemplate(lambda: open_template(limits, hidden))
+    shared = None if in_process else SharedTemplate(
+        lambda: open_template(limits, hidden, require_isolation=require_isolation))
     try:
         if shared is not None:
             shared.start()
@@ -214,10 +220,15 @@ def _grade_and_write(path: Path, out: Path, submissions: list[Submission], batch
         return out / report.student if batch else out
 
     def record(report: GradeReport) -> None:
+        if level.get("name") is None and shared is not None and shared.isolation:
+            level["name"] = shared.isolation["level"]
+            note_confinement(log_path, shared.isolation)
+        report = replace(report, confinement=level.get("name") or "")
         reports[report.student] = report
         results.write_report(folder_of(report), report, visibility)
         results.append_log(log_path, results.instructor_log(report))
 
+    level: dict[str, str] = {}
     instructor_error = None
     try:
         for report in _grade_all(submissions, batch=batch, seed=seed, limits=limits, jobs=jobs,
@@ -241,6 +252,18 @@ def _grade_and_write(path: Path, out: Path, submissions: list[Submission], batch
     if instructor_error is not None:
         raise instructor_error
     return [reports[submission.student] for submission in submissions]
+
+
+def note_confinement(log_path: Path, isolation: dict) -> None:
+    """The sandboxes' confinement in grader.log, and on the terminal when it is not full."""
+    from autograder.sandbox.client import describe_missing
+
+    level, why = isolation["level"], describe_missing(isolation)
+    results.append_log(log_path, f"sandbox confinement: {level}" + (f"\n{why}" if why else "") + "\n")
+    if level != "full":
+        print(f"warning: the sandboxes ran with confinement {level!r}, not full ({why or 'see grader.log'}). "
+              "README.md's Confinement says what each layer stops; --require-isolation refuses to grade "
+              "below a level.", file=sys.stderr)
 
 
 def _write_class_report(out: Path, log_path: Path) -> None:
@@ -304,8 +327,6 @@ def suffered(report: GradeReport) -> bool:
 
 
 def regraded(report: GradeReport) -> GradeReport:
-    from dataclasses import replace
-
     note = "the template stopped while this submission was graded; it was graded again on a fresh one"
     return replace(report, events=(note, *report.events))
 

@@ -92,7 +92,8 @@ class GradeReport(Scored):
     """One submission's grade; what results.json, feedback.md and a grades.csv row hold.
 
     ``failure``: set when the grader itself failed (the score is then 0 and means
-    nothing); it, ``log`` and ``events`` are for the instructor only.
+    nothing); it, ``log``, ``events`` and ``confinement`` (the sandbox's level, e.g.
+    ``"full"``) are for the instructor only.
     """
 
     student: str
@@ -103,3 +104,4 @@ class GradeReport(Scored):
     log: str = field(default="", repr=False)
     events: tuple[str, ...] = ()  # what happened to the notebooks' processes (timeouts, deaths)
     integrity: tuple[str, ...] = ()  # autograder.notebooks.integrity's flagged lines; never part of the score
+    confinement: str = ""  # autograder.sandbox.confinement.level of the sandboxes it ran in

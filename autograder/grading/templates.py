@@ -24,14 +24,17 @@ def default_limits(cell_timeout: float | None = None, call_timeout: float | None
     return Limits(**{key: float(value) for key, value in overrides.items() if value is not None})
 
 
-def open_template(limits, hidden_paths: Sequence[Path] = (), in_process: bool = False):
-    """A context manager yielding the template sandboxes are forked from."""
+def open_template(limits, hidden_paths: Sequence[Path] = (), in_process: bool = False,
+                  require_isolation: str | None = None):
+    """A context manager yielding the template sandboxes are forked from.
+    ``require_isolation``: refuse (``InstructorError``) where its sandboxes' confinement
+    is below this level (``autograder.sandbox.confinement.required_layers``)."""
     if in_process:
         return contextlib.nullcontext(IN_PROCESS)
     from autograder.sandbox.client import Template
 
     hidden = (paths.GRADING_TESTS_DIR, paths.SOURCE_DIR, *hidden_paths)
-    return Template(limits, hidden_paths=tuple(str(path) for path in hidden))
+    return Template(limits, hidden_paths=tuple(str(path) for path in hidden), require_isolation=require_isolation)
 
 
 def tidy_template(template) -> bool:
@@ -67,6 +70,7 @@ class SharedTemplate:
     def __init__(self, start):
         self._start = start
         self._template = None
+        self._isolation = None
 
     def start(self) -> None:
         """Start the template process now (``open`` waits for it). A template that
@@ -85,7 +89,16 @@ class SharedTemplate:
             template = self._template = self._start()
         return _Channel(template)
 
+    @property
+    def isolation(self) -> dict | None:
+        """What the template's sandboxes are confined by (its probe's report), once one
+        has been opened; ``level`` in it names it."""
+        if self._template is not None and getattr(self._template, "isolation", None):
+            self._isolation = self._template.isolation
+        return self._isolation
+
     def close(self) -> None:
+        self.isolation  # noqa: B018 - remembered past the template's end
         template, self._template = self._template, None
         if template is not None:
             template.close()

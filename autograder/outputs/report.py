@@ -149,6 +149,7 @@ class ClassSummary:
     problems: tuple[Problem, ...]
     #: (student, flagged lines) from the integrity scan; for the instructor, never a score.
     integrity: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    confinement: tuple[str, ...] = ()  # the sandboxes' levels (results.json extra_data), most common first
 
 
 # --- the edges: reading OUT, writing the report --------------------------------------------
@@ -297,7 +298,17 @@ def summarize(submissions, integrity=None) -> ClassSummary:
         unnamed_failures=unnamed,
         problems=tuple(sorted(problems, key=lambda p: (kind_order.get(p.kind, 9), p.student))),
         integrity=flagged,
+        confinement=_confinement_levels(graded),
     )
+
+
+def _confinement_levels(graded) -> tuple[str, ...]:
+    levels = Counter()
+    for sub in graded:
+        extra = sub.results.get("extra_data")
+        if isinstance(extra, dict) and isinstance(extra.get("confinement"), str):
+            levels[extra["confinement"]] += 1
+    return tuple(level for level, _ in levels.most_common())
 
 
 def _test_order(stat: TestStat):
@@ -390,7 +401,8 @@ def render_html(summary: ClassSummary, charts: dict[str, str] | None = None, *,
         f"<header><h1>{escape(title)}</h1>",
         '<p class="muted">Backpropagation assignment &middot; generated '
         f'{time.strftime("%Y-%m-%d", time.gmtime())}'
-        " &middot; autograded points only; the derivation (10 points) is graded by hand.</p></header>",
+        " &middot; autograded points only; the derivation (10 points) is graded by hand.</p>",
+        _confinement_line(summary), "</header>",
         '<div class="cards">',
         _card("submissions", str(len(summary.submissions))),
         _card("mean total", f"{stats['mean']:.1f} / {points(total.max_points)}" if graded else "n/a"),
@@ -410,6 +422,17 @@ def render_html(summary: ClassSummary, charts: dict[str, str] | None = None, *,
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+def _confinement_line(summary: ClassSummary) -> str:
+    """Which sandbox the notebooks ran in; anything below full is said plainly."""
+    if not summary.confinement:
+        return ""
+    levels = " / ".join(summary.confinement)
+    if summary.confinement == ("full",):
+        return '<p class="muted">Sandbox confinement: full.</p>'
+    return (f"<p><b>Sandbox confinement: {escape(levels)}</b> (not full: see README.md, Confinement, "
+            "for what each missing layer means).</p>")
 
 
 def _card(label: str, value: str) -> str:

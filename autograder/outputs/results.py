@@ -72,13 +72,16 @@ def results_json(report: GradeReport, visibility: Visibility = "visible") -> dic
         if test.diagnosis:
             entry["extra_data"] = {"diagnosis": test.diagnosis}
         tests.append(entry)
-    return {
+    data = {
         "score": rounded_points(report.score),
         "execution_time": round(report.execution_time, 3),
         "output": summary(report),
         "stdout_visibility": "hidden",
         "tests": tests,
     }
+    if report.confinement:  # Gradescope shows the top-level extra_data to instructors only
+        data["extra_data"] = {"confinement": report.confinement}
+    return data
 
 
 def feedback_markdown(report: GradeReport, visibility: Visibility = "visible") -> str:

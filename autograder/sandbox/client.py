@@ -43,7 +43,9 @@ What is enforced, from this side of the boundary, where a student cannot switch 
 
 * every call has ``limits.call_timeout`` seconds (``CallTimeout``), every cell
   ``limits.cell_timeout`` plus a short grace (the sandbox also arms ``SIGALRM`` for a
-  clean in-notebook error first); a late sandbox is killed;
+  clean in-notebook error first); a late sandbox is killed; a notebook's cells have
+  ``limits.notebook_seconds`` in all, restarts included (then it is given up), and a
+  submission ``limits.submission_seconds`` for everything (then every call fails at once);
 * a sandbox that dies or times out is replaced by a fresh one on the next call, which
   re-runs the notebook; a cell that killed or hung the process is skipped in that
   re-run (and reported as a cell error), at most ``limits.max_restarts`` times; a
@@ -59,9 +61,12 @@ What is enforced, from this side of the boundary, where a student cannot switch 
 * handles are tied to the sandbox that made them: one from a replaced sandbox raises
   ``SandboxDied`` (one from another notebook ``TypeError``) instead of reaching a
   different object;
-* memory, processes, CPU time, network, IPC, visible files and the uid are confined
-  inside the sandbox before any student code runs (see ``autograder.sandbox.limits``); its
-  stdout and stderr go to a pipe this process drains, keeping ``output_bytes``;
+* memory, processes, CPU time, network, IPC, signals, visible files and the uid are
+  confined inside the sandbox before any student code runs, with every layer the machine
+  allows (see ``autograder.sandbox.limits``); the probe sandbox of ``wait_ready``
+  reports which (``Template.isolation``, ``Template.level``), and
+  ``require_isolation`` refuses below a level; its stdout and stderr go to a pipe this
+  process drains, keeping ``output_bytes``;
 * every sandbox starts from the same random state (Python, NumPy, PyTorch) and hash
   seed, so grading the same submission twice gives the same values.
 """
@@ -89,7 +94,7 @@ from autograder import errors
 from autograder.errors import CallTimeout, InstructorError, SandboxDied, SubmissionError
 from autograder.handles import HandleRef, Notebook
 from autograder.paths import GRADING_TESTS_DIR, PROJECT_ROOT
-from autograder.sandbox import codec
+from autograder.sandbox import codec, confinement
 from autograder.sandbox.cells import CellResult
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.processes import alive
@@ -159,7 +164,14 @@ class Template:
     """The warm process that forks sandboxes. A context manager; ``close()`` ends it."""
 
     def __init__(self, limits: Limits = Limits(), hidden_paths=DEFAULT_HIDDEN, user: str | int | None = None,
-                 python: str = sys.executable, numpy_only: bool | None = None, torch_paths=None):
+                 python: str = sys.executable, numpy_only: bool | None = None, torch_paths=None,
+                 require_isolation: str | None = None):
+        if require_isolation is not None:
+            try:
+                confinement.required_layers(require_isolation)
+            except ValueError as error:
+                raise InstructorError(str(error)) from None
+        self.require_isolation = require_isolation
         self.limits = limits
         #: ``numpy_only``: True, this is the torch-free template (see ``numpy_only_template``);
         #: None (the default), it runs the notebooks and starts a torch-free one beside it;
@@ -194,7 +206,7 @@ class Template:
         if numpy_only is None:
             try:
                 self.numpy_only_template = Template(limits, hidden_paths, user, python, numpy_only=True,
-                                                    torch_paths=torch_paths)
+                                                    torch_paths=torch_paths, require_isolation=require_isolation)
             except BaseException:
                 self.close()
                 raise
@@ -223,11 +235,23 @@ class Template:
                 raise InstructorError(f"the sandbox template did not start: {reply.get('error', reply)}")
             self._ready = True
             self.isolation = self._probe()
+            if self.require_isolation is not None and not confinement.meets(self.isolation["layers"],
+                                                                            self.require_isolation):
+                raise InstructorError(
+                    f"the sandbox's confinement here is {self.level!r}, below the required "
+                    f"{self.require_isolation!r} (--require-isolation): nothing was graded. "
+                    f"{describe_missing(self.isolation)}")
             if self.numpy_only_template is not None:
                 self.numpy_only_template.wait_ready()
         except BaseException:
             self.close()
             raise
+
+    @property
+    def level(self) -> str | None:
+        """The confinement level every sandbox of this template gets (``"full"``, or
+        ``"no-namespaces: uid+landlock+seccomp+cgroups"``...), once it is ready."""
+        return self.isolation["level"] if self.isolation else None
 
     def alive(self) -> bool:
         """Whether the template process runs (also right in a forked grading worker), and
@@ -422,6 +446,26 @@ def find_torch_paths() -> tuple[str, ...]:
     return tuple(dict.fromkeys(os.path.realpath(path) for path in paths))
 
 
+def describe_missing(applied: dict) -> str:
+    """Why the layers missing from a sandbox's confinement are missing, in a sentence."""
+    reasons = []
+    if applied.get("namespaces_missing"):
+        reasons.append(f"namespaces: {applied['namespaces_missing']}")
+    if not applied.get("fresh_uid"):
+        reasons.append("uid: the grader does not run as root")
+    for layer in ("landlock", "seccomp"):
+        if "unavailable" in (applied.get(layer) or {}):
+            reasons.append(f"{layer}: {applied[layer]['unavailable']}")
+    landlock = applied.get("landlock") or {}
+    if landlock.get("files") and "signal" not in landlock.get("scoped", ()):
+        reasons.append(f"landlock: ABI {landlock.get('abi')} has no signal scope (Linux 6.12+), so "
+                       "without a PID namespace or a uid of its own a sandbox may signal the grader")
+    missing_groups = {k: v for k, v in (applied.get("cgroups_missing") or {}).items()}
+    if missing_groups:
+        reasons.append("cgroups: " + "; ".join(f"{k} {v}" for k, v in missing_groups.items()))
+    return ("Missing: " + ". ".join(reasons) + ".") if reasons else ""
+
+
 class Spawning:
     """A sandbox asked of the template: ``sock`` and ``output`` work at once, ``pid()``
     waits for the fork (and raises ``RuntimeError`` if there was none)."""
@@ -478,6 +522,8 @@ class SandboxSubmission:
         self._sandboxes: list[_Sandbox] = []
         self._numbers = itertools.count(1)
         self._readers: list[_OutputReader] = []
+        #: When the submission's time (``limits.submission_seconds``) runs out.
+        self.deadline = time.monotonic() + self.limits.submission_seconds
 
     @property
     def spawned(self) -> tuple[int, ...]:
@@ -651,6 +697,7 @@ class _SandboxTransport:
         self.sandbox: _Sandbox | None = None
         self.launched: _Sandbox | None = None  # forked and given the notebook, not yet waited for
         self.starts = 0
+        self.spent = 0.0  # seconds its cells have run, over every start (``limits.notebook_seconds``)
         self.skip: dict[str, str] = {}  # cell index -> why it is left out of re-runs
         self.gave_up: str | None = None
         self.types: dict[int, str] = {}  # grader-side handle id -> type name, for labels
@@ -726,7 +773,7 @@ class _SandboxTransport:
             frame = codec.encode(request, handle_id=lambda ref: self._local_id(ref.id, label, sandbox))
         except codec.CodecError as error:  # the hidden test passed something that cannot cross
             raise TypeError(f"cannot send the arguments of `{label}` to the sandbox: {error}") from None
-        deadline = time.monotonic() + self.limits.call_timeout
+        deadline = min(time.monotonic() + self.limits.call_timeout, self.submission.deadline)
         try:
             codec.send_frame(sandbox.sock, frame)
             reply = codec.receive(sandbox.sock, deadline, handle=self._handle_factory(sandbox))
@@ -734,6 +781,9 @@ class _SandboxTransport:
                 codec.send(sandbox.sock, self._evaluate(reply))
                 reply = codec.receive(sandbox.sock, deadline, handle=self._handle_factory(sandbox))
         except (codec.Timeout, TimeoutError):
+            if deadline >= self.submission.deadline:
+                self._discard("call_timeout", f"`{label}` ran past the submission's time")
+                self._out_of_time(label)
             self._discard("call_timeout", f"`{label}` ran longer than {self.limits.call_timeout:g} s")
             raise CallTimeout(label, self.limits.call_timeout) from None
         except codec.Closed:
@@ -769,7 +819,17 @@ class _SandboxTransport:
         self._discard("died", f"during `{label}`: unexpected reply")
         raise SandboxDied(label, "it sent a reply the grader did not expect")
 
+    def _out_of_time(self, label: str):
+        """Past the submission's time: this and every later call fails at once."""
+        reason = f"the submission used up its {self.limits.submission_seconds:g} s of running time"
+        if not self.gave_up:
+            self._give_up(reason)
+        raise SandboxDied(label, reason)
+
     def _ensure(self, label: str) -> _Sandbox:
+        if time.monotonic() >= self.submission.deadline:
+            self._discard("call_timeout", f"`{label}` was not run: no time left")
+            self._out_of_time(label)
         while self.sandbox is None:
             if self.gave_up:
                 raise SandboxDied(label, self.gave_up)
@@ -814,6 +874,8 @@ class _SandboxTransport:
             self.submission._event(self.event_stem, "started", f"pid {sandbox.pid}, confinement {ready['ready']}")
         current = None
         deadline = time.monotonic() + START_TIMEOUT
+        budget = None  # when this run's share of ``notebook_seconds`` (or the submission's time) ends
+        first_cell = time.monotonic()
         while True:
             try:
                 message = codec.receive(sandbox.sock, deadline)
@@ -822,7 +884,13 @@ class _SandboxTransport:
                 if current is None:
                     self._give_up("it did not start running the notebook")
                     return
+                if budget is not None and deadline >= budget:
+                    self.spent += time.monotonic() - first_cell
+                    self._give_up(f"cell {current + 1}: its cells ran longer than {self._budget_words()} in all "
+                                  "and were stopped")
+                    return
                 why = f"cell {current + 1}: ran longer than {self.limits.cell_timeout:g} s and was stopped"
+                self.spent += time.monotonic() - first_cell
                 self._skip(current, "cell_timeout", why)
                 return
             except (codec.Closed, codec.CodecError) as error:
@@ -840,10 +908,16 @@ class _SandboxTransport:
                     self._skip(current or 0, "cell_died", f"cell {(current or 0) + 1}: "
                                "the process sent the grader messages it did not expect")
                     return
+                if current is None:
+                    first_cell = time.monotonic()
+                    budget = min(first_cell + max(self.limits.notebook_seconds - self.spent, 0.0) + CELL_GRACE,
+                                 self.submission.deadline)
                 current = message["cell"]
-                deadline = time.monotonic() + self.limits.cell_timeout + CELL_GRACE
+                deadline = min(time.monotonic() + self.limits.cell_timeout + CELL_GRACE, budget)
                 continue
             break
+        if current is not None:
+            self.spent += time.monotonic() - first_cell
         results = _cell_results(message, len(self.cells))
         if results is None:
             self._kill(sandbox)
@@ -856,6 +930,11 @@ class _SandboxTransport:
                     self.submission._event(self.stem, "cell_error", result.error)
         sandbox.sock.settimeout(self.limits.call_timeout)  # a sandbox that stops reading
         self.sandbox = sandbox
+
+    def _budget_words(self) -> str:
+        if self.submission.deadline <= time.monotonic() + 0.01:
+            return f"the submission's {self.limits.submission_seconds:g} s"
+        return f"{self.limits.notebook_seconds:g} s"
 
     def _give_up(self, reason: str) -> None:
         self.gave_up = reason

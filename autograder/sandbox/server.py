@@ -38,9 +38,9 @@ def serve(sock_fd: int, output_fd: int, config: dict, shell=None) -> int:
         needed = _needed_paths() if config.get("probe") else {}
         applied = confine(config)
         if config.get("probe"):
-            applied["unreadable"] = _unreadable_paths(needed)
+            applied["unreadable"] = _unreadable_paths(needed, config.get("hidden", ()))
         else:
-            _private_environment()
+            _private_environment(applied["scratch"])
     except BaseException as error:  # noqa: BLE001 - reported, then the sandbox exits
         codec.send(sock, {"failed": f"{type(error).__name__}: {error}"})
         return EXIT_NOT_CONFINED
@@ -61,8 +61,8 @@ def _close_fds_except(keep: set[int]) -> None:
                 pass
 
 
-def _private_environment() -> None:
-    home = "/tmp" if os.access("/tmp", os.W_OK) else os.getcwd()
+def _private_environment(home: str) -> None:
+    """Start in the sandbox's scratch folder (``confine``'s), with it as HOME and TMPDIR."""
     os.chdir(home)
     os.environ.update({"HOME": home, "TMPDIR": home, "USER": "student", "LOGNAME": "student",
                        "MPLCONFIGDIR": os.path.join(home, ".matplotlib"),
@@ -85,13 +85,12 @@ def _private_environment() -> None:
 
 
 def _needed_paths() -> dict[str, str | None]:
-    """The interpreter, its prefixes, every sys.path entry and this package, both as
+    """What the sandbox runs on (``confinement.layers.interpreter_trees``), both as
     written and resolved (a symlinked venv may hide behind a private directory), that
     exist for the template; each with one entry it sees inside (directories only)."""
-    import autograder
+    from autograder.sandbox.confinement.layers import interpreter_trees
 
-    paths = [sys.executable, sys.prefix, sys.base_prefix, os.path.dirname(autograder.__file__)]
-    paths += [p for p in sys.path if p]
+    paths = interpreter_trees()
     needed = {}
     for path in dict.fromkeys(paths + [os.path.realpath(p) for p in paths]):
         try:
@@ -103,11 +102,13 @@ def _needed_paths() -> dict[str, str | None]:
     return needed
 
 
-def _unreadable_paths(needed: dict[str, str | None]) -> list[list]:
+def _unreadable_paths(needed: dict[str, str | None], hidden=()) -> list[list]:
     """Those ``needed`` paths this confined process cannot read, as ``[path, reason,
-    hidden]``; ``hidden``: it is gone, or a directory that lost its entries (a mount
-    covers it)."""
+    hidden]``; ``hidden``: it lies under one of the ``hidden`` paths, is gone, or is a
+    directory that lost its entries (a mount covers it)."""
     import stat
+
+    from autograder.sandbox.confinement.layers import contains
 
     problems = []
     for path, entry in needed.items():
@@ -119,7 +120,8 @@ def _unreadable_paths(needed: dict[str, str | None]) -> list[list]:
                 with open(path, "rb") as handle:
                     handle.read(1)
         except OSError as error:
-            problems.append([path, error.strerror, isinstance(error, FileNotFoundError)])
+            under_hidden = any(contains(folder, path) for folder in hidden)
+            problems.append([path, error.strerror, isinstance(error, FileNotFoundError) or under_hidden])
     return problems
 
 

@@ -65,6 +65,11 @@ def warm_up(numpy_only: bool = False) -> None:
     import autograder.sandbox.dispatch  # noqa: F401
     import autograder.sandbox.guard  # noqa: F401
     import autograder.sandbox.notorch  # noqa: F401
+    from autograder.sandbox.confinement import landlock, seccomp
+
+    landlock.abi_version()  # finds the C library once, not in every sandbox
+    for namespaces in (False, True):  # built here once, only loaded by each sandbox
+        seccomp.prepare(network=namespaces, signals=namespaces)
 
     global _pristine_shell
     _pristine_shell = _build_shell()
@@ -113,14 +118,19 @@ def main(argv: list[str]) -> int:
     except BaseException as error:  # noqa: BLE001 - reported to the grader as text
         control.send(_message({"error": f"the template could not import what notebooks need: {error!r}"}))
         return 1
-    control.send(_message({"ready": os.getpid()}))
-    template = _Template(control)
+    from autograder.sandbox.confinement.cgroups import Cgroups
+
+    template = _Template(control, Cgroups())
+    control.send(_message({"ready": os.getpid(), "cgroups": template.cgroups.applied,
+                           "cgroups_missing": template.cgroups.unavailable}))
     try:
         template.loop()
     finally:
         for channel in list(template.channels.values()):
             template.kill_tree(channel, list(channel.sandboxes))
         _reap_all()  # leave no zombie to whoever inherits them
+        template.tidy()
+        template.cgroups.close()
     return 0
 
 
@@ -160,10 +170,12 @@ class _Template:
     closes, everything ends; when another channel closes, its sandboxes are killed.
     """
 
-    def __init__(self, control: socket.socket):
+    def __init__(self, control: socket.socket, cgroups):
         self.owner = _Channel(control)
         self.channels: dict[int, _Channel] = {control.fileno(): self.owner}
         self.uids: dict[int, int] = {}  # sandbox -> its private uid (as root)
+        self.cgroups = cgroups  # each sandbox's groups (confinement.cgroups.Cgroups)
+        self.untidy: set[int] = set()  # reaped sandboxes whose groups or scratch folder remain
 
     @property
     def sandboxes(self) -> set[int]:
@@ -226,8 +238,11 @@ class _Template:
         return {"error": f"unknown request {op!r}"}
 
     def spawn(self, channel: _Channel, fds: list[int], config: dict) -> int:
-        try:
-            pid = os.fork()
+        from autograder.sandbox.confinement import layers, pidns
+
+        layers.readable_trees(tuple(config.get("hidden", ())))  # remembered before the fork
+        try:  # as root, each sandbox is pid 1 of a PID namespace of its own
+            pid, pid_namespace = pidns.fork() if os.geteuid() == 0 else (os.fork(), False)
         except OSError:
             for fd in fds:
                 os.close(fd)
@@ -237,7 +252,8 @@ class _Template:
             try:
                 for other in self.channels.values():
                     other.sock.close()
-                status = serve(fds[0], fds[1], config, shell=_pristine_shell)
+                status = serve(fds[0], fds[1], {**config, "cgroups": self.cgroups, "pid_namespace": pid_namespace},
+                               shell=_pristine_shell)
             finally:
                 os._exit(status)
         for fd in fds:
@@ -256,10 +272,23 @@ class _Template:
             except ChildProcessError:
                 return
             if pid == 0:
-                return
+                break
             self._reaped(pid, status)
+        if self.untidy:
+            self.tidy()
+
+    def tidy(self) -> None:
+        """Remove the groups and scratch folders of reaped sandboxes; a group that still
+        holds a process (killed, still exiting) is tried again at the next reap."""
+        from autograder.sandbox.confinement import layers
+
+        for pid in list(self.untidy):
+            if self.cgroups.remove(pid):
+                layers.remove_scratch(pid)
+                self.untidy.discard(pid)
 
     def _reaped(self, pid: int, status: int) -> None:
+        self.untidy.add(pid)
         for channel in self.channels.values():
             if pid in channel.sandboxes:
                 channel.sandboxes.discard(pid)
@@ -324,6 +353,8 @@ class _Template:
                 children, owned = process_table(uids)
             else:
                 children, owned = process_table(uids, skip=killed | exiting)
+            for pid in mine:  # whatever left the tree and changed uid is still in the groups
+                owned |= self.cgroups.members(pid) - killed - exiting
             every_sandbox = self.sandboxes
             roots = doomed | {pid for pid in children.get(me, ()) if pid not in every_sandbox}
             if wait:

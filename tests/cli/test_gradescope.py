@@ -95,9 +95,10 @@ def gradescope_root(bundle):
     shutil.rmtree(root, ignore_errors=True)
 
 
-def run_autograder(root: Path) -> dict:
+def run_autograder(root: Path, prefix=()) -> dict:
+    """Gradescope's run of the bundle; ``prefix``: a command to run it under."""
     env = dict(os.environ, AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=sys.executable)
-    done = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, cwd=root,
+    done = subprocess.run([*prefix, "bash", str(root / "source" / "run_autograder")], env=env, cwd=root,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     text = (root / "results" / "results.json").read_text()
@@ -137,6 +138,19 @@ def test_the_instructors_visibility_reaches_every_hidden_test(gradescope_root, t
     assert {test["output_format"] for test in data["tests"]} == {"md"}
     with pytest.raises(InstructorError, match="--visibility must be one of hidden, after_due_date"):
         build_bundle(tmp_path, visibility="never")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="Gradescope runs the bundle as root")
+def test_a_correct_submission_gets_full_marks_under_dockers_defaults(gradescope_root):
+    """As Gradescope runs it: root without CAP_SYS_ADMIN, namespaces and mounts refused.
+    The sandbox goes without namespaces, says so to the instructor, and grades."""
+    from confinement_settings import SETTINGS
+
+    submit(gradescope_root)
+    data = run_autograder(gradescope_root, prefix=SETTINGS["docker"])
+    assert data["score"] == 100
+    assert data["extra_data"]["confinement"] == "no-namespaces: uid+landlock+seccomp+cgroups"
+    assert "confinement" not in data["output"]  # the instructor's, not the student's
 
 
 FORGER = '''

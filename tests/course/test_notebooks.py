@@ -148,7 +148,7 @@ def test_a_failing_public_check_reports_and_the_notebook_runs_on(tmp_path):
     from grading_tests.mistakes import MISTAKES, apply_mistake
 
     mistake = next(m for m in MISTAKES if m.key == "sigmoid-naive")  # exact, but exp overflows and warns
-    source = nbformat.read(PROJECT_ROOT / "source" / ASSIGNMENT / "01_relu.ipynb", as_version=4)
+    source = nbformat.read(SOURCE_DIR / "01_relu.ipynb", as_version=4)
     path = tmp_path / "01_relu.ipynb"
     nbformat.write(apply_mistake(source, mistake), path)
     notebook, _ = execute(path, tmp_path)

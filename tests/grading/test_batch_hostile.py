@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import socket
+import tempfile
 import textwrap
 import threading
 from dataclasses import dataclass
@@ -184,6 +185,13 @@ CASES = [
             except OSError:
                 pass
             os.killpg(0, signal.SIGKILL)
+        '''),
+    Case("kills_everyone", RELU + '''
+        import os, signal
+        try:
+            os.kill(-1, signal.SIGKILL)  # every process it may signal
+        except OSError:
+            pass
         '''),
     Case("output_flood", RELU + '''
         import os, sys
@@ -693,3 +701,128 @@ def test_the_integrity_report_flags_the_tampering_and_no_honest_submission(grade
     for student in ALL_STUDENTS:  # the instructor's, never in a student's folder
         assert not (graded["out"] / student / "integrity.json").exists()
         assert "flagged" not in (graded["out"] / student / "feedback.md").read_text()
+
+
+# -- the same protections wherever the grader runs ---------------------------------------
+
+#: A cell added to every notebook of a stub submission: it looks for the instructor's
+#: notebooks (or another student's) anywhere it can, and runs every solution it finds.
+SEARCHER = '''
+import json, os, time
+_deadline, _found = time.time() + 2.5, []
+for _top in ({source!r}, {batch!r}, "/autograder", "/"):
+    for _folder, _subfolders, _files in os.walk(_top):
+        if time.time() > _deadline:
+            break
+        _subfolders[:] = [name for name in _subfolders if name not in ("proc", "sys", "dev")]
+        for _name in _files:
+            if not _name.endswith(".ipynb"):
+                continue
+            try:
+                with open(os.path.join(_folder, _name)) as _handle:
+                    _cells = [c for c in json.load(_handle).get("cells", []) if c.get("cell_type") == "code"]
+            except Exception:
+                continue
+            _code = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in _cells]
+            if any("BEGIN SOLUTION" in code for code in _code):
+                _found.append(os.path.join(_folder, _name))
+                for code in _code:
+                    try:
+                        exec(code, globals())
+                    except Exception:
+                        pass
+print("found", _found)
+'''
+#: What each way of running gives (autograder.sandbox.confinement.level), on a machine
+#: like CI's: Landlock ABI 6 or later, libseccomp, cgroups writable by root.
+SETTING_LEVELS = {
+    "root": "full",
+    "docker": "no-namespaces: uid+landlock+seccomp+cgroups",
+    "user": "no-uid,no-cgroups: namespaces+landlock+seccomp",
+    "user_no_userns": "no-namespaces,no-uid,no-cgroups: landlock+seccomp",
+}
+SETTING_CASES = ("network", "reads_hidden_tests", "kills_everyone")
+
+
+@pytest.fixture(scope="module", params=list(SETTING_LEVELS))
+def graded_in_setting(request, tmp_path_factory):
+    """A small hostile batch graded by ``python -m autograder grade`` run as root, under
+    Docker's defaults, and as uid 65534 with and without user namespaces."""
+    from confinement_settings import NOBODY, open_project_copy, run_python
+
+    setting = request.param
+    project = open_project_copy()
+    base = Path(tempfile.mkdtemp(prefix=f"backprop-{setting}-"))
+    try:
+        base.chmod(0o755)
+        tree, out, home = base / "submitted", base / "out", base / "home"
+        listener = Listener()
+        paths = {"out": out, "tests": project / "grading_tests", "source": project / "source" / "backprop",
+                 "port": listener.port, "grader": 1}
+        shutil.copytree(project / "source" / "backprop", tree / "honest_correct" / "backprop")
+        shutil.copytree(project / "release" / "backprop", tree / "honest_stubs" / "backprop")
+        for case in CASES:
+            if case.name in SETTING_CASES:
+                write_cell_case(tree / case.name / "backprop", case, paths)
+        searcher = tree / "searches_for_solutions" / "backprop"
+        shutil.copytree(project / "release" / "backprop", searcher)
+        for notebook_path in sorted(searcher.glob("*.ipynb")):
+            notebook = nbformat.read(notebook_path, as_version=4)
+            code = SEARCHER.format(source=str(paths["source"]), batch=str(tree))
+            notebook.cells.append(nbformat.v4.new_code_cell(code))
+            nbformat.write(notebook, str(notebook_path))
+        for folder in (out, home):
+            folder.mkdir()
+            os.chown(folder, NOBODY, NOBODY)
+        for folder, dirs, files in os.walk(tree):
+            os.chmod(folder, 0o755)
+            for name in files:
+                os.chmod(os.path.join(folder, name), 0o644)
+        code = "import sys\nfrom autograder.cli import main\nsys.exit(main(sys.argv[1:]))"
+        try:
+            done = run_python(setting, code, "grade", str(tree), "--out", str(out), "--seed", str(SEED),
+                              "--jobs", "2", *LIMITS, project=project, timeout=600,
+                              env={"HOME": str(home), "MPLCONFIGDIR": str(home)})
+        finally:
+            listener.close()
+        yield {"setting": setting, "done": done, "out": out, "connections": listener.connections}
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_every_way_of_running_grades_and_holds(graded_in_setting):
+    done, out = graded_in_setting["done"], graded_in_setting["out"]
+    assert done.returncode == 0, done.stderr[-3000:]
+    scores = {row.split(",")[0]: row for row in (out / "grades.csv").read_text().splitlines()[1:]}
+    assert all(row.endswith(",graded") for row in scores.values()), scores
+    data = {student: _results(out, student) for student in scores}
+    level = SETTING_LEVELS[graded_in_setting["setting"]]
+    assert {d["extra_data"]["confinement"] for d in data.values()} == {level}
+    assert (level == "full") == ("warning: the sandboxes ran with confinement" not in done.stderr)
+    assert f"sandbox confinement: {level}" in (out / "grader.log").read_text()
+    assert data["honest_correct"]["score"] == 100 and data["honest_stubs"]["score"] == 0
+    assert data["searches_for_solutions"]["score"] == 0  # found nothing it could read
+    assert graded_in_setting["connections"] == 0
+    for name in ("network", "reads_hidden_tests"):  # nothing reached, nothing read: full marks
+        assert data[name]["score"] == 100, [t["output"] for t in data[name]["tests"] if t["score"] < t["max_score"]]
+    killer = data["kills_everyone"]["tests"]  # its kill(-1) cost its own notebook at most
+    assert all(t["score"] == t["max_score"] for t in killer if t["tags"][0] != "01_relu")
+
+
+def test_require_isolation_refuses_to_grade_below_its_level(tmp_path):
+    """Under Docker's defaults there are no namespaces: `--require-isolation full`
+    grades nothing and says why; `uid+landlock+seccomp` is met and grades."""
+    from confinement_settings import run_python
+
+    tmp_path.chmod(0o755)
+    shutil.copytree(SOURCE, tmp_path / "correct")
+    code = "import sys\nfrom autograder.cli import main\nsys.exit(main(sys.argv[1:]))"
+    refused = run_python("docker", code, "grade", str(tmp_path / "correct"), "--out", str(tmp_path / "refused"),
+                         "--require-isolation", "full", timeout=300)
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert "below the required 'full'" in refused.stderr and "unshare" in refused.stderr
+    assert _results(tmp_path, "refused")["tests"] == []  # a valid file that is not a grade
+    met = run_python("docker", code, "grade", str(tmp_path / "correct"), "--out", str(tmp_path / "met"),
+                     "--require-isolation", "uid+landlock+seccomp", timeout=300)
+    assert met.returncode == 0, met.stderr[-2000:]
+    assert _results(tmp_path, "met")["score"] == 100

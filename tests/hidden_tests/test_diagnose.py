@@ -361,8 +361,23 @@ def test_a_missing_module_names_the_allowed_libraries():
         def call(self, name, *args, **options):
             raise FunctionMissing("01_relu", name, ("cell 3: ModuleNotFoundError: No module named 'sklearn'",))
 
-    with pytest.raises(d.GradingFailure, match="`sklearn` is not available in this assignment"):
+    with pytest.raises(d.GradingFailure, match="`sklearn` is not available in this assignment") as raised:
         call(Missing(), "relu", {"z": np.zeros(2)})
+    assert str(raised.value).count("is not available") == 1
+
+
+def test_the_errors_themselves_name_the_allowed_libraries():
+    # A test that does not go through checks.call (a handle, a fixture) shows the error as it is.
+    from autograder.errors import FunctionMissing, StudentException
+
+    raised = StudentException("relu", "ModuleNotFoundError", "No module named 'scipy.special'")
+    assert str(raised) == ("`relu` raised ModuleNotFoundError: `scipy` is not available in this assignment: "
+                           "use NumPy (allowed: numpy, torch, the standard library).")
+    assert "No module named" not in str(raised)
+    missing = FunctionMissing("04_bce", "bce_loss", ("cell 2: ModuleNotFoundError: No module named 'sklearn'",))
+    assert str(missing).endswith("`sklearn` is not available in this assignment: use NumPy "
+                                 "(allowed: numpy, torch, the standard library).")
+    assert "not available" not in str(StudentException("relu", "ValueError", "No module named 'x'"))
 
 
 def test_key_order_dependence_is_named_and_an_order_independent_failure_is_not():

@@ -530,3 +530,17 @@ def test_markdown_outputs_read_as_the_student_reads_them(tmp_path):
     assert mistake.example.startswith("`mse_loss(out, y)` * 2 is wrong") and "\\" not in mistake.example
     assert "  with out = [[0.1], [0.7], [-0.3], [1.2], [0.4]] (shape (5, 1), float64)" in mistake.example
     assert [p.detail for p in summary.problems] == ["04_bce"]
+
+
+def test_the_report_says_which_sandbox_the_class_was_graded_in(tmp_path):
+    students = small_class()
+    for results in students.values():
+        results["extra_data"] = {"confinement": "no-namespaces: uid+landlock+seccomp+cgroups"}
+    summary = report.summarize(report.load_class(class_of(students, tmp_path)))
+    assert summary.confinement == ("no-namespaces: uid+landlock+seccomp+cgroups",)
+    page = report.render_html(summary)
+    assert "Sandbox confinement: no-namespaces: uid+landlock+seccomp+cgroups</b> (not full" in page
+    for results in students.values():
+        results["extra_data"] = {"confinement": "full"}
+    full = report.render_html(report.summarize(report.load_class(class_of(students, tmp_path / "again"))))
+    assert "Sandbox confinement: full." in full

@@ -155,3 +155,14 @@ def test_score_table_has_a_row_per_report_and_marks_failed_grading():
     assert lines[0].split() == ["student", "01_relu", "02_backward", "03_mlp", "04_bce", "total"]
     assert lines[2].split() == ["alice", "10", "0.3", "0", "0", "10.3"]
     assert lines[3].split()[-1] == "failed"
+
+
+def test_the_sandboxes_confinement_goes_to_the_instructor_only_top_level_extra_data():
+    from dataclasses import replace
+
+    assert "extra_data" not in results.results_json(REPORT)
+    level = "no-namespaces: uid+landlock+seccomp+cgroups"
+    data = results.results_json(replace(REPORT, confinement=level))
+    assert data["extra_data"] == {"confinement": level}
+    assert results.schema_problems(data) == []
+    assert level not in data["output"] and all(level not in test["output"] for test in data["tests"])

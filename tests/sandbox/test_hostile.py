@@ -10,10 +10,12 @@ calls ``kill(-1, SIGKILL)`` would take the test runner with it.
 import os
 import pwd
 import shutil
+import signal
 import socket
 import stat
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +26,9 @@ import pytest
 from autograder.errors import CallTimeout, InstructorError, NotPlainData, SandboxDied
 from autograder.handles import Handle
 from autograder.paths import GRADING_TESTS_DIR, PROJECT_ROOT
-from autograder.sandbox.client import Limits, Template
+from autograder.sandbox.client import Limits, SandboxSubmission, Template
+
+from confinement_settings import PID, host_pid, host_pids
 
 pytestmark = pytest.mark.slow  # starts sandboxes and runs hostile notebooks in them
 
@@ -54,7 +58,7 @@ STRAYS = """
 import os, subprocess, threading, time
 
 def spawn():
-    pids = [os.getpid(), subprocess.Popen(["sleep", "600"]).pid]
+    pids = [os.getpid(), subprocess.Popen(["sleep", "600"]).pid]  # in the sandbox's PID namespace
     read, write = os.pipe()
     middle = os.fork()
     if middle == 0:                      # a daemon: new session, parent exits at once
@@ -72,7 +76,7 @@ def spawn():
     pids.append(int(os.read(read, 64)))
     threading.Thread(target=time.sleep, args=(600,)).start()
     threading.Thread(target=spin, daemon=True).start()
-    return pids
+    return os.readlink("/proc/self/ns/pid"), pids
 
 def spin():
     while True:
@@ -82,25 +86,34 @@ def spin():
 
 def test_child_processes_setsid_grandchildren_and_threads_are_gone_after_close(submit):
     submission = submit(n01=[STRAYS])
-    pids = submission.notebook("n01").spawn()
+    namespace, inner = submission.notebook("n01").spawn()
+    pids = host_pids(namespace, inner)
     assert len(pids) == 3 and all(alive(pid) for pid in pids)
     submission.close()
     assert [pid for pid in pids if alive(pid)] == []
 
 
 def test_kill_attempts_cannot_reach_the_grader_the_template_or_another_sandbox(submit, template):
-    if not ROOT:
-        pytest.skip("as a normal user the sandbox shares the grader's uid: kill(-1) would end this run")
+    if not ROOT and "landlock" not in template.isolation["layers"]:
+        pytest.skip("as a normal user without Landlock the sandbox shares the grader's uid: kill(-1) "
+                    "would end this run")
     cells = ["import os, signal\n"
              "def attack(grader):\n"
              "    for target in (grader, os.getppid(), 1):\n"
              "        for how in (lambda: os.kill(target, signal.SIGKILL), lambda: os.killpg(os.getpgid(target), 9)):\n"
              "            try:\n                how()\n            except OSError:\n                pass\n"
-             "    os.kill(-1, signal.SIGKILL)  # everything this uid may signal: only itself\n"]
-    submission = submit(n01=cells, n02=["import os\ndef pid():\n    return os.getpid()"])
+             "    try:\n"
+             "        os.kill(-1, signal.SIGKILL)  # everything it may signal: only its own processes\n"
+             "    except OSError:\n"
+             "        pass\n"
+             "    return 'survived'  # pid 1 of its own namespace: its own kill(-1) spares it\n"]
+    submission = submit(n01=cells, n02=[PID])
     victim = submission.notebook("n02").pid()
-    with pytest.raises(SandboxDied, match="SIGKILL"):
-        submission.notebook("n01").attack(os.getpid())
+    if "namespaces" in template.isolation["layers"]:
+        assert submission.notebook("n01").attack(os.getpid()) == "survived"
+    else:
+        with pytest.raises(SandboxDied, match="SIGKILL"):
+            submission.notebook("n01").attack(os.getpid())
     assert template.process.poll() is None
     assert submission.notebook("n02").pid() == victim  # the other notebook's sandbox lived
 
@@ -117,10 +130,15 @@ def test_fork_bomb_is_capped(submit):
 
 
 def test_a_stopped_sandbox_is_a_timeout_not_a_hang(submit):
-    cells = ["import os, signal\ndef freeze():\n    os.kill(os.getpid(), signal.SIGSTOP)\n", "def ok():\n    return 1"]
+    # Stopped from out here: pid 1 of a PID namespace ignores a SIGSTOP from itself.
+    cells = [PID + "\nimport time\ndef freeze():\n    time.sleep(0.5)\n", "def ok():\n    return 1"]
     nb = submit(n01=cells).notebook("n01")
+    sandbox = host_pid(nb.pid())
+    stopper = threading.Timer(0.2, os.kill, (sandbox, signal.SIGSTOP))
+    stopper.start()
     with pytest.raises(CallTimeout):
         nb.freeze()
+    stopper.join()
     assert nb.ok() == 1
 
 
@@ -163,7 +181,8 @@ def test_hidden_tests_and_source_notebooks_cannot_be_read(submit, template):
              f"        except OSError as error:\n            found[path] = type(error).__name__\n"
              f"    return found"]
     found = submit(n01=cells).notebook("n01").peek()
-    assert found == {str(hidden_file): "FileNotFoundError", str(PROJECT_ROOT / "source"): []}
+    # Covered by an empty mount, and left out of the Landlock allowlist besides.
+    assert found == {str(hidden_file): "FileNotFoundError", str(PROJECT_ROOT / "source"): "PermissionError"}
 
 
 def test_the_sandbox_never_inherited_the_hidden_tests(submit):
@@ -179,8 +198,9 @@ def test_grader_code_cannot_be_modified_and_other_processes_are_invisible(submit
     target = PROJECT_ROOT / "autograder" / "dispatch.py"
     cells = [f"import os\ndef tamper():\n    try:\n        open({str(target)!r}, 'a').close()\n        wrote = True\n"
              f"    except OSError:\n        wrote = False\n"
-             f"    return wrote, os.path.exists('/proc/{os.getpid()}'), os.path.exists('/proc/1/cmdline')"]
-    assert submit(n01=cells).notebook("n01").tamper() == (False, False, False)
+             f"    others = [p for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid()]\n"
+             f"    return wrote, os.path.exists('/proc/{os.getpid()}/cmdline'), others"]
+    assert submit(n01=cells).notebook("n01").tamper() == (False, False, [])
 
 
 def test_notebooks_do_not_share_system_v_shared_memory(submit, template):
@@ -226,6 +246,37 @@ def _check_private_interpreter(private: Path):
     with pytest.raises(InstructorError, match="cannot read .*private"):
         with Template(LIMITS, python=str(private / "bin" / "python")):
             pass
+
+
+@as_root
+def test_an_interpreter_under_a_home_only_root_may_enter_is_revealed_to_the_sandbox():
+    """`make demo` as root with a pyenv Python: /root is mode 700, the interpreter's own
+    folders are not. The sandbox's mount namespace covers /root and binds them back."""
+    home = Path(tempfile.mkdtemp(prefix="sandbox-test-", dir=pwd.getpwuid(0).pw_dir))
+    try:
+        assert not os.stat(home.parent).st_mode & stat.S_IXOTH, "expects root's home to be private"
+        home.chmod(0o755)
+        python = home / "python"
+        (python / "bin").mkdir(parents=True)
+        venv = Path(sys.prefix)
+        (python / "bin" / "python").symlink_to(venv / "bin" / "python")
+        (python / "lib").symlink_to(venv / "lib")
+        (python / "pyvenv.cfg").write_text((venv / "pyvenv.cfg").read_text())
+        secret = home.parent / f"{home.name}-secret"  # beside the interpreter, under /root
+        secret.write_text("root's own")
+        cells = ["import numpy as np, os\n"
+                 "def look(paths):\n    return float(np.sum([1.0, 2.0])), [os.path.exists(p) for p in paths]"]
+        with Template(LIMITS, python=str(python / "bin" / "python")) as template:
+            assert template.isolation["revealed"] == [str(home.parent)]
+            submission = SandboxSubmission(template, {"n01": cells})
+            try:
+                found = submission.notebook("n01").look([str(python / "pyvenv.cfg"), str(secret)])
+                assert found == (3.0, [True, False])
+            finally:
+                submission.close()
+    finally:
+        shutil.rmtree(home)
+        (home.parent / f"{home.name}-secret").unlink(missing_ok=True)
 
 
 @as_root
@@ -425,3 +476,146 @@ def test_nothing_from_this_module_is_left_running(template):
             if int(fields[1]) == template.process.pid and fields[0] not in ("Z", "X"):
                 orphans.append(int(entry))
     assert orphans == []
+
+
+# -- one sandbox's share of the machine (cgroups, as root) ---------------------------------
+
+needs_cgroups = pytest.mark.skipif(not ROOT, reason="a cgroup per sandbox needs root")
+CAP = 384 * 1024**2
+
+HOARDERS = """
+import os, socket, time
+
+def hoard(children, megabytes, how):
+    # Children each take ``megabytes`` and hold it: touched pages, or bytes queued in
+    # unix socket buffers (kernel memory). Returns the most each child said it held at
+    # one time, in MiB, and how each ended (a signal, or minus its exit status).
+    read, write = os.pipe()
+    pids = []
+    for number in range(children):
+        pid = os.fork()
+        if pid == 0:
+            held, keep = 0, []
+            while held < megabytes << 20:
+                if how == "pages":
+                    block = bytearray(8 << 20)
+                    block[::4096] = b"x" * len(block[::4096])
+                    keep.append(block)
+                    held += len(block)
+                else:
+                    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+                    a.setblocking(False)
+                    keep.append((a, b))
+                    try:
+                        while True:
+                            held += a.send(b"x" * 60000)
+                    except BlockingIOError:
+                        pass
+                os.write(write, f"{number}:{held >> 20} ".encode())
+            time.sleep(2)
+            os._exit(0)
+        pids.append(pid)
+    os.close(write)
+    ends = []
+    for pid in pids:
+        status = os.waitpid(pid, 0)[1]
+        ends.append(os.WTERMSIG(status) if os.WIFSIGNALED(status) else -os.WEXITSTATUS(status))
+    most = [0] * children
+    with os.fdopen(read) as handle:
+        for entry in handle.read().split():
+            number, megabytes = map(int, entry.split(":"))
+            most[number] = max(most[number], megabytes)
+    return most, ends
+"""
+
+
+@needs_cgroups
+@pytest.mark.parametrize("how", ["pages", "sockets"])
+def test_a_notebook_cannot_take_more_memory_than_its_cap_through_children(submit, how):
+    """Each child alone fits under RLIMIT_AS; three at once do not fit under the cap, nor
+    does what they queue in socket buffers, which no rlimit counts at all."""
+    limits = replace(LIMITS, memory_bytes=CAP, call_timeout=30.0)
+    try:
+        most, ends = submit(limits=limits, n01=[HOARDERS]).notebook("n01").hoard(3, 300, how)
+    except SandboxDied as died:
+        # Socket buffers are kernel memory, in no process's size: the OOM killer may as
+        # well stop the notebook itself, and everything with it.
+        assert how == "sockets" and "SIGKILL" in str(died), died
+        return
+    assert 9 in ends, (most, ends)  # the kernel stopped one at least (SIGKILL)...
+    # ...and those it spared held all they took at once, at the end: less than the cap.
+    held_together = sum(megabytes for megabytes, end in zip(most, ends) if end == 0)
+    assert held_together * 1024**2 <= CAP, (most, ends)
+    assert max(most) >= 100  # each child could take a good share alone
+
+
+@needs_cgroups
+def test_cgroups_are_part_of_the_full_confinement(template):
+    assert set(template.isolation["cgroups"]) == {"memory", "pids", "cpu"}
+    assert template.isolation["level"] == "full"
+
+
+@needs_cgroups
+def test_a_notebook_cannot_create_namespaces(submit):
+    cells = ["import ctypes, os, subprocess\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+             "def nest():\n"
+             "    made = {}\n"
+             "    for name, flag in (('user', 0x10000000), ('mount', 0x20000), ('net', 0x40000000), ('pid', 0x20000000)):\n"
+             "        made[name] = libc.unshare(flag) == 0\n"
+             "    made['unshare command'] = subprocess.run(['unshare', '-Urmn', 'true'], capture_output=True).returncode == 0\n"
+             "    return made"]
+    made = submit(n01=cells).notebook("n01").nest()
+    assert made == {"user": False, "mount": False, "net": False, "pid": False, "unshare command": False}
+
+
+BUSY = "import os\ndef spin(count):\n    for _ in range(count):\n        if os.fork() == 0:\n            while True:\n                pass\n    return count"
+HONEST_WORK = ("import time\ndef work():\n    start, total = time.perf_counter(), 0\n"
+               "    for number in range(2_000_000):\n        total += number\n    return time.perf_counter() - start")
+
+
+@needs_cgroups
+def test_sixty_busy_processes_leave_an_honest_neighbour_its_share_of_the_cpu(submit):
+    import statistics
+
+    def timed(notebook) -> float:
+        return statistics.median(notebook.work() for _ in range(5))
+
+    limits = replace(LIMITS, max_processes=80, call_timeout=30.0)
+    alone = submit(limits=limits, n02=[HONEST_WORK]).notebook("n02")
+    before = timed(alone)
+    crowded = submit(limits=limits, n01=[BUSY], n02=[HONEST_WORK])
+    assert crowded.notebook("n01").spin(60) == 60
+    time.sleep(0.5)  # all sixty running
+    disturbed = timed(crowded.notebook("n02"))
+    crowded.close()
+    after = timed(alone)  # the machine's other load may have changed meanwhile
+    assert disturbed <= 2 * max(before, after), (disturbed, before, after)
+
+
+# -- time budgets --------------------------------------------------------------------------
+
+def test_a_string_of_slow_cells_is_stopped_by_the_notebooks_budget(submit):
+    slow = ["import time\ntime.sleep(1.2)"] * 5 + ["def ok():\n    return 1"]
+    limits = replace(LIMITS, notebook_seconds=3.0)
+    started = time.monotonic()
+    notebook = submit(limits=limits, n01=slow).notebook("n01")
+    with pytest.raises(SandboxDied, match="longer than 3 s in all"):
+        notebook.ok()
+    with pytest.raises(SandboxDied):  # given up: no restart runs the cells again
+        notebook.ok()
+    assert time.monotonic() - started < 3.0 + 2 * 2.0 + 3.0  # the budget, the grace, a sandbox's start
+
+
+def test_a_submission_out_of_time_fails_its_remaining_calls_at_once(submit):
+    cells = ["import time\ndef slow():\n    time.sleep(1.5)\n    return 1\ndef fast():\n    return 2"]
+    limits = replace(LIMITS, submission_seconds=4.0)
+    submission = submit(limits=limits, n01=cells, n02=cells)
+    assert submission.notebook("n01").slow() == 1
+    assert submission.notebook("n02").slow() == 1
+    with pytest.raises(SandboxDied, match="used up its 4 s"):
+        while True:
+            submission.notebook("n01").slow()
+    started = time.monotonic()
+    with pytest.raises(SandboxDied, match="used up its 4 s"):
+        submission.notebook("n02").fast()
+    assert time.monotonic() - started < 0.5

@@ -24,6 +24,8 @@ from autograder.handles import Handle
 from autograder.sandbox.client import Limits, SandboxSubmission, Template
 from autograder.sandbox.processes import alive
 
+from confinement_settings import PID, host_pid
+
 pytestmark = pytest.mark.slow  # starts sandbox templates and sandboxes
 
 ROOT = os.geteuid() == 0
@@ -297,8 +299,8 @@ def test_sandbox_is_confined_as_designed(template):
 
 
 def test_close_leaves_no_sandbox_behind(template, submit):
-    submission = submit(n01=[RELU, "import os\ndef pid():\n    return os.getpid()"], n02=[RELU])
-    pids = [submission.notebook("n01").pid()]
+    submission = submit(n01=[RELU, PID], n02=[RELU])
+    pids = [host_pid(submission.notebook("n01").pid())]
     submission.notebook("n02").relu(np.ones(1))
     pids += list(submission.spawned)
     submission.close()
@@ -313,8 +315,8 @@ def test_a_forked_grading_worker_can_use_the_template_and_clean_up(template):
     if worker == 0:
         code = 1
         try:
-            submission = SandboxSubmission(template, {"n01": [RELU, "import os\ndef pid():\n    return os.getpid()"]})
-            pid = submission.notebook("n01").pid()
+            submission = SandboxSubmission(template, {"n01": [RELU, PID]})
+            pid = host_pid(submission.notebook("n01").pid())
             submission.close()
             os.write(write, f"{pid} {int(alive(pid))} {int(template.alive())}".encode())
             code = 0
@@ -350,9 +352,6 @@ def test_kill_tree_never_touches_a_process_that_is_not_its_own(template):
         bystander.wait()
 
 
-PID = "import os\ndef pid():\n    return os.getpid()"
-
-
 def test_channels_of_one_template_keep_their_sandboxes_apart(template):
     """A batch's jobs share one template, each through a channel: one job's clean-up
     (after its submission, or a whole sweep) never reaches the other job's sandboxes,
@@ -360,14 +359,14 @@ def test_channels_of_one_template_keep_their_sandboxes_apart(template):
     with template.channel() as job_a, template.channel() as job_b:
         first = SandboxSubmission(job_a, {"n01": [RELU, PID]})
         second = SandboxSubmission(job_b, {"n01": [RELU, PID]})
-        a, b = first.notebook("n01").pid(), second.notebook("n01").pid()
+        a, b = host_pid(first.notebook("n01").pid()), host_pid(second.notebook("n01").pid())
         job_a.sweep()
         job_a.kill_tree([b])
         assert not alive(a) and alive(b)
         assert second.notebook("n01").relu(np.array([-1.0, 2.0])).tolist() == [0.0, 2.0]
         first.close()
         third = SandboxSubmission(job_b, {"n01": [RELU, PID]})
-        c = third.notebook("n01").pid()
+        c = host_pid(third.notebook("n01").pid())
     deadline = time.monotonic() + 5
     while (alive(b) or alive(c)) and time.monotonic() < deadline:  # ended when their channel closed
         time.sleep(0.02)
@@ -379,7 +378,7 @@ def test_channels_of_one_template_keep_their_sandboxes_apart(template):
 
 def test_closing_without_waiting_kills_at_once_and_the_template_reaps(template, submit):
     submission = submit(n01=[RELU, PID], n02=[RELU, PID])
-    pids = [submission.notebook("n01").pid(), submission.notebook("n02").pid()]
+    pids = [host_pid(submission.notebook("n01").pid()), host_pid(submission.notebook("n02").pid())]
     submission.close(wait=False)  # how grading ends a submission: SIGKILL, then on with the next one
     deadline = time.monotonic() + 5
     while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
