@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from autograder.errors import NotPlainData
+
 
 @dataclass(frozen=True)
 class HandleRef:
@@ -65,21 +67,37 @@ class Handle:
 
 
 class Notebook:
-    """One notebook of a submission, as the hidden tests see it (DESIGN.md section 3)."""
+    """One notebook of a submission, as the hidden tests see it (DESIGN.md section 3).
+
+    ``last_call_types``: what the last ``call``'s result was before it became plain data, in
+    the result's shape (dict, list, tuple) with each value's qualified type name at its place:
+    ``{"W1": "torch.Tensor", "b1": "numpy.ndarray"}`` for a dict holding a tensor, ``"float"``
+    for a float. Both providers record it in the same place, their shared ``Dispatcher``.
+    """
 
     def __init__(self, stem: str, transport):
         self.stem = stem
         self._transport = transport
+        self.last_call_types: Any = None
 
     def call(self, name: str, *args, numpy_only: bool = False, readonly_args: bool = False,
-             return_args: bool = False, fp_errors: str | None = None, **kwargs) -> Any:
-        """Call the student's ``name(*args, **kwargs)``; see DESIGN.md for the options."""
-        raw = self._transport.call(
+             return_args: bool = False, fp_errors: str | None = None, return_types: bool = False,
+             **kwargs) -> Any:
+        """Call the student's ``name(*args, **kwargs)``; see DESIGN.md for the options.
+        ``return_types``: also return ``last_call_types``, last: ``(result, types)``, or
+        ``(result, args_after, types)`` with ``return_args``."""
+        self.last_call_types = None
+        raw, converted = self._transport.call(
             name, unwrap(args), unwrap(kwargs),
             numpy_only=numpy_only, readonly_args=readonly_args, return_args=return_args,
-            fp_errors=fp_errors,
+            fp_errors=fp_errors, return_types=True,
         )
-        return wrap(self._transport, raw)
+        converted = checked_types(name, converted)
+        self.last_call_types = type_tree(raw[0] if return_args else raw, converted)
+        value = wrap(self._transport, raw)
+        if not return_types:
+            return value
+        return (*value, self.last_call_types) if return_args else (value, self.last_call_types)
 
     def reference_function(self, kind: str, **params) -> Handle:
         """A trusted scalar test function created where the student code runs."""
@@ -97,6 +115,45 @@ class Notebook:
 
     def __repr__(self) -> str:
         return f"<Notebook {self.stem}>"
+
+
+#: At most this many type records per call, each path and type name at most this long:
+#: the record comes from the sandbox, where the student's code runs.
+MAX_TYPE_RECORDS = 10_000
+MAX_TYPE_TEXT = 500
+
+
+def checked_types(function: str, types: Any) -> dict[str, str]:
+    """The type record of a call's result, refused unless it is ``{str: str}`` of sane size."""
+    if type(types) is not dict or len(types) > MAX_TYPE_RECORDS or not all(
+            type(path) is str and type(name) is str and len(path) <= MAX_TYPE_TEXT and len(name) <= MAX_TYPE_TEXT
+            for path, name in types.items()):
+        raise NotPlainData(function, "the types of its result came back unreadable")
+    return types
+
+
+def path_key(key: str) -> str:
+    """A dict key as a path into a result reads it (``['W1']``), cut short: keys are the student's."""
+    text = repr(key)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def type_tree(plain: Any, converted: dict[str, str], path: str = "") -> Any:
+    """The result's shape with each value's type name in place: the original type where
+    ``converted`` (the ``Dispatcher``'s record, by path) says the value changed type, its
+    own type elsewhere. A list, tuple or dict stands for itself (a subclass's name is lost)."""
+    if isinstance(plain, HandleRef):
+        return plain.type_name
+    if type(plain) is list:
+        return [type_tree(item, converted, f"{path}[{index}]") for index, item in enumerate(plain)]
+    if type(plain) is tuple:
+        return tuple(type_tree(item, converted, f"{path}[{index}]") for index, item in enumerate(plain))
+    if type(plain) is dict:
+        return {key: type_tree(item, converted, f"{path}[{path_key(key)}]") for key, item in plain.items()}
+    if path in converted:
+        return converted[path]
+    cls = type(plain)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
 
 
 def wrap(transport, value: Any) -> Any:

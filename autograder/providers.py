@@ -25,7 +25,8 @@ class Transport(Protocol):
     """What a ``Notebook`` and its ``Handle``s call; returns plain data and ``HandleRef``s."""
 
     def call(self, name: str, args=(), kwargs=None, *, numpy_only: bool = False,
-             readonly_args: bool = False, return_args: bool = False, fp_errors: str | None = None) -> Any: ...
+             readonly_args: bool = False, return_args: bool = False, fp_errors: str | None = None,
+             return_types: bool = False) -> Any: ...
 
     def reference_function(self, kind: str, params: dict) -> HandleRef | Any: ...
 

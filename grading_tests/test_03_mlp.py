@@ -32,6 +32,7 @@ from grading_tests.diagnose import (
     gradients_problem,
     named_variants,
     signature_of,
+    type_problem,
 )
 from autograder.errors import SubmissionError
 
@@ -143,7 +144,11 @@ def check_init(got, layer_sizes, seed):
 def test_init_mlp_default(nb_mlp, rng):
     """init_mlp draws exactly the contract's He initialisation for [2, 4, 3, 2, 1]"""
     seed = int(rng.integers(0, 2**31))
-    got = call(nb_mlp, "init_mlp", {"layer_sizes": [2, 4, 3, 2, 1], "seed": seed}, repeat=True)
+    got, types = call(nb_mlp, "init_mlp", {"layer_sizes": [2, 4, 3, 2, 1], "seed": seed}, repeat=True,
+                      with_types=True)
+    problem = type_problem("init_mlp", types)
+    if problem:
+        raise GradingFailure(problem + ".")
     check_init(got, [2, 4, 3, 2, 1], seed)
 
 

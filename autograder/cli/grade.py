@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--call-timeout", type=float, default=None, metavar="S",
                         help="seconds one call of a student function may run (default 10)")
     options.add_seed(parser, reported=True)
+    options.add_visibility(parser)
     parser.add_argument("--nbgrader", action="store_true",
                         help="also record each notebook's score, the submission's time and late penalty in the "
                              "course's nbgrader gradebook, and write the feedback where release_feedback looks "
@@ -80,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     course_root = nbgrader_course(args.path) if args.nbgrader else None
     reports = grade_path(args.path, args.out, seed=args.seed, jobs=args.jobs, in_process=args.in_process,
                          limits=default_limits(args.cell_timeout, args.call_timeout),
-                         require_isolation=args.require_isolation, shard=args.shard)
+                         require_isolation=args.require_isolation, shard=args.shard,
+                         visibility=args.visibility)
     print(results.score_table(reports))
     if args.shard is not None:
         print(f"shard {args.shard}: {len(reports)} students ({already} already graded); "

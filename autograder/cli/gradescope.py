@@ -67,7 +67,7 @@ RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Gradescope runs this as root for every submission; it writes results/results.json.
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 PYTHON="${AUTOGRADER_PYTHON:-$ROOT/venv/bin/python}"
-cd "$ROOT/source" && "$PYTHON" -m autograder gradescope-run --root "$ROOT"
+cd "$ROOT/source" && "$PYTHON" -m autograder gradescope-run --root "$ROOT" --visibility {visibility}
 status=$?
 if [ ! -s "$ROOT/results/results.json" ]; then
     # Python itself could not start: still give Gradescope a valid file.
@@ -81,8 +81,13 @@ exit 0
 # ----------------------------------------------------------------------------- the bundle
 
 
-def build_bundle(out_dir: Path, project_root: Path = PROJECT_ROOT) -> Path:
-    """Write ``out_dir/autograder.zip``; return its path."""
+def build_bundle(out_dir: Path, project_root: Path = PROJECT_ROOT, visibility: str = "visible") -> Path:
+    """Write ``out_dir/autograder.zip``; return its path. ``visibility``: the hidden tests'
+    on Gradescope, passed to every ``gradescope-run``."""
+    from autograder.outputs.results import VISIBILITIES
+
+    if visibility not in VISIBILITIES:
+        raise InstructorError(f"--visibility must be one of {', '.join(VISIBILITIES)}")
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -94,7 +99,7 @@ def build_bundle(out_dir: Path, project_root: Path = PROJECT_ROOT) -> Path:
     bundle = out_dir / "autograder.zip"
     with zipfile.ZipFile(bundle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         _add_text(archive, "setup.sh", SETUP_SH.replace("{torch_version}", tested_torch_version()))
-        _add_text(archive, "run_autograder", RUN_AUTOGRADER)
+        _add_text(archive, "run_autograder", RUN_AUTOGRADER.replace("{visibility}", visibility))
         for relative in BUNDLED:
             path = project_root / relative
             files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
@@ -114,10 +119,11 @@ def _add_text(archive: zipfile.ZipFile, name: str, text: str) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.add_out(parser, "where autograder.zip is written", required=True, metavar="DIR")
+    options.add_visibility(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    bundle = build_bundle(args.out)
+    bundle = build_bundle(args.out, visibility=args.visibility)
     print(f"wrote {bundle} ({bundle.stat().st_size // 1024} KiB): upload it as the assignment's autograder")
     return 0
 

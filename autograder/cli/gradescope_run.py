@@ -23,6 +23,7 @@ import traceback
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from autograder.cli import options
 from autograder.errors import InstructorError
 from autograder.outputs.words import RESULTS_JSON
 from autograder.paths import NOTEBOOKS, PROJECT_ROOT
@@ -97,8 +98,9 @@ def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bytes:
         return handle.read(untrusted.MAX_FILE_BYTES + 1)
 
 
-def run_in_container(root: Path) -> int:
-    """Grade ``root/submission`` into ``root/results/results.json``; never without a file."""
+def run_in_container(root: Path, visibility: str = "visible") -> int:
+    """Grade ``root/submission`` into ``root/results/results.json``; never without a file.
+    ``visibility``: the hidden tests' in results.json (``gradescope --visibility``)."""
     root = Path(root)
     results_dir = root / "results"
     try:
@@ -114,7 +116,8 @@ def run_in_container(root: Path) -> int:
             seed = seed_from_metadata(root / "submission_metadata.json")
             if seed is None:
                 print("no submission id in submission_metadata.json: grading with a fresh seed")
-            reports = grade_path(folder, results_dir, progress=False, single=True, seed=seed)
+            reports = grade_path(folder, results_dir, progress=False, single=True, seed=seed,
+                                 visibility=visibility)
         print(f"graded: {format_points(reports[0].score)} / {format_points(reports[0].max_score)}")
         return 0
     except Exception as error:  # noqa: BLE001 - the edge: Gradescope must get a valid file
@@ -172,7 +175,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", type=Path,
                         default=Path(os.environ.get("AUTOGRADER_ROOT", "/autograder")),
                         help="Gradescope's folder (default: $AUTOGRADER_ROOT or /autograder)")
+    options.add_visibility(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_in_container(args.root)
+    return run_in_container(args.root, args.visibility)

@@ -1,4 +1,5 @@
-"""Options several commands share, defined once: the same flag, type and help everywhere."""
+"""Options several commands share, defined once: the same flag, type and help everywhere
+(``--jobs``, ``--seed``, ``--out``, ``--visibility``)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,15 @@ def add_seed(parser: argparse.ArgumentParser, reported: bool = False) -> None:
 def add_out(parser: argparse.ArgumentParser, help: str, *, required: bool = False, default: Path | None = None,
             metavar: str = "OUT") -> None:
     parser.add_argument("--out", type=Path, required=required, default=default, metavar=metavar, help=help)
+
+
+def add_visibility(parser: argparse.ArgumentParser) -> None:
+    """When Gradescope shows the hidden tests to a student (results.json's ``visibility``)."""
+    from autograder.outputs.results import VISIBILITIES
+
+    parser.add_argument("--visibility", choices=VISIBILITIES, default="visible",
+                        help="when Gradescope shows the hidden tests to students (default: visible; hidden "
+                             "tests still count in the score)")
 
 
 def check_jobs(args: argparse.Namespace) -> None:

@@ -166,7 +166,8 @@ def grade_submission(folder: Path, *, seed: int, limits, template, student: str 
 
 def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, jobs: int | None = None,
                in_process: bool = False, progress: bool = True, single: bool = False,
-               require_isolation: str | None = None, shard: Shard | None = None) -> list[GradeReport]:
+               require_isolation: str | None = None, shard: Shard | None = None,
+               visibility: results.Visibility = "visible") -> list[GradeReport]:
     """Grade a folder or a ``submitted/`` tree into ``out``; the reports, by student.
 
     ``shard``: grade only that slice of the tree, with the ``seed`` given, skipping the
@@ -177,7 +178,8 @@ def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, j
     and all of them again once the batch is over, so a file a submission forged in
     ``out`` is always replaced. The sandboxes' confinement level goes to grader.log,
     every results.json (top-level ``extra_data``) and, when it is less than full, to the
-    terminal; ``require_isolation``: grade nothing below that level.
+    terminal; ``require_isolation``: grade nothing below that level. ``visibility``: the
+    hidden tests' in results.json (Gradescope's word for when a student sees them).
     """
     submissions, batch, skipped = find_submissions(path, single)
     out = Path(out).resolve()
@@ -206,7 +208,7 @@ def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, j
         check_sources()
         reports = _grade_and_write(path, out, to_grade, batch, seed=seed, limits=limits, jobs=jobs,
                                    shared=shared, progress=progress, skipped=skipped, shard=shard,
-                                   already=len(done))
+                                   already=len(done), visibility=visibility)
     finally:
         if shared is not None:
             shared.close()
@@ -219,7 +221,8 @@ def grade_path(path: Path, out: Path, *, seed: int | None = None, limits=None, j
 
 def _grade_and_write(path: Path, out: Path, submissions: list[Submission], batch: bool, *, seed: int, limits,
                      jobs: int | None, shared, progress: bool, skipped: Sequence[tuple[str, str]] = (),
-                     shard: Shard | None = None, already: int = 0) -> dict[str, GradeReport]:
+                     shard: Shard | None = None, already: int = 0,
+                     visibility: results.Visibility = "visible") -> dict[str, GradeReport]:
     folders = [submission.folder for submission in submissions]
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -248,7 +251,7 @@ def _grade_and_write(path: Path, out: Path, submissions: list[Submission], batch
             note_confinement(log_path, shared.isolation)
         report = replace(report, confinement=level.get("name") or "")
         reports[report.student] = report
-        results.write_report(folder_of(report), report)
+        results.write_report(folder_of(report), report, visibility)
         results.append_log(log_path, results.instructor_log(report))
         if shard is not None:
             shards.write_record(out, report)  # last: the student is graded
@@ -269,7 +272,7 @@ def _grade_and_write(path: Path, out: Path, submissions: list[Submission], batch
     if shared is not None:
         shared.close()  # the template and every sandbox are gone...
     for report in reports.values():  # ...before anything forged is replaced
-        results.write_report(folder_of(report), report)
+        results.write_report(folder_of(report), report, visibility)
         if shard is not None:
             shards.write_record(out, report)
     if batch and shard is None:

@@ -1,9 +1,11 @@
 """A student's feedback page: one results.json in, one self-contained feedback.html out.
 
-The page shows the score of each notebook as a bar, every visible test with its status,
-each failure with its diagnosis (the named mistake, the small inputs, expected and got),
-the seed the hidden tests drew their inputs from, and the note that the derivation is
-graded by hand. It is built only from what results.json already tells the student: test
+The page shows the score of each notebook as a bar, then one card per mistake
+(``autograder.outputs.cards``: the function and the mistake, the checks it failed with
+their points, one example with its small inputs, expected and got), every visible test
+with its status, the seed the hidden tests drew their inputs from, and the note that the
+derivation is graded by hand. Messages are rendered (``autograder.outputs.messages``):
+a `name` in backticks is code, arrays are wrapped to short lines. It is built only from what results.json already tells the student: test
 names and the diagnoses written for them. It never shows hidden-test source, tracebacks
 or anything the student's code printed. Every string read from results.json is escaped,
 since diagnoses quote values a student's code produced.
@@ -22,6 +24,8 @@ from html import escape
 from pathlib import Path
 
 from autograder.grading.model import notebook_order, notebook_totals
+from autograder.outputs.cards import Card, failure_cards
+from autograder.outputs.messages import detail_lines, inline_html
 from autograder.outputs.words import ERROR_LABELS, FEEDBACK_HTML, HAND_GRADED_NOTE
 from autograder.outputs.words import format_points as points
 
@@ -29,10 +33,6 @@ from autograder.outputs.words import format_points as points
 MAX_OUTPUT_CHARS = 4000
 
 _SEED_IN_TEXT = re.compile(r"\bseed\b\D{0,5}?(\d+)", re.IGNORECASE)
-# "  expected: ...", "  got:      ...", "  first call:  ...": an indented "label: value" line.
-_LABELLED_LINE = re.compile(r"^\s+([A-Za-z][A-Za-z ]{0,30}?):\s+(.*)$")
-# "  with z = ...": one input of the failing call.
-_INPUT_LINE = re.compile(r"^\s+with\s+(.+?)\s+=\s+(.*)$")
 
 
 # --- reading Gradescope's results.json ----------------------------------------------
@@ -88,24 +88,6 @@ def _number(value) -> float:
         return 0.0
 
 
-def split_diagnosis(text: str) -> tuple[str, list[tuple[str, str]], list[tuple[str, str]]]:
-    """Split a diagnosis into (sentence, inputs, labelled values).
-
-    The hidden tests write ``"<what> is wrong: <mistake>.\\n  with z = ...\\n  expected:
-    ...\\n  got: ..."``; the indented lines become (name, value) pairs so the page can
-    lay them out as a table. Anything else stays in the sentence, unchanged.
-    """
-    sentence, inputs, values = [], [], []
-    for line in text.splitlines():
-        if (found := _INPUT_LINE.match(line)):
-            inputs.append((found.group(1), found.group(2)))
-        elif (found := _LABELLED_LINE.match(line)):
-            values.append((found.group(1), found.group(2)))
-        else:
-            sentence.append(line)
-    return "\n".join(sentence).strip(), inputs, values
-
-
 def mistake_label(key: str) -> str:
     """A reader's name for a diagnosis key: "summed-not-averaged" -> "summed not averaged"."""
     if key in ERROR_LABELS:
@@ -143,11 +125,15 @@ details > summary { cursor: pointer; }
 FEEDBACK_CSS = BASE_CSS + """
 .score { font-size: 2.4rem; font-weight: 700; line-height: 1.1; }
 .notebooks td:first-child { width: 9rem; } .notebooks td.barcell { width: 60%; }
-.failure { border: 1px solid var(--line); border-left: 4px solid var(--bad); border-radius: 4px;
-           padding: .6rem .8rem; margin: .6rem 0; }
-.failure p { margin: .3rem 0; white-space: pre-wrap; overflow-wrap: anywhere; }
-.failure table th { width: 8rem; color: var(--muted); font-weight: 500; border: 0; padding: .1rem .5rem .1rem 0; }
-.failure table td { border: 0; padding: .1rem 0; overflow-wrap: anywhere; }
+.card { border: 1px solid var(--line); border-left: 4px solid var(--bad); border-radius: 4px;
+        padding: .6rem .8rem; margin: .8rem 0; }
+.card h3 { margin: .1rem 0 .4rem; } .card h4 { font-size: .95rem; margin: .7rem 0 .2rem; }
+.card p { margin: .3rem 0; overflow-wrap: anywhere; }
+.card ul { margin: .2rem 0; padding-left: 1.2rem; } .card li { overflow-wrap: anywhere; }
+.card :target { background: #fff8c5; }
+code { background: #f6f8fa; border-radius: 3px; padding: 0 .2rem; }
+.card h3 code { font-size: .92em; } pre code { padding: 0; background: none; }
+pre.details { background: #f6f8fa; padding: .5rem .6rem; margin: .3rem 0; overflow-x: auto; white-space: pre; }
 .tests td:nth-child(1) { width: 3.5rem; } .tests td:nth-child(3) { width: 5.5rem; }
 .tests td:last-child { width: 4.5rem; }
 .failure-summary { white-space: pre-wrap; border-left: 4px solid var(--bad); padding: .5rem .75rem; }
@@ -189,10 +175,16 @@ def render_feedback(results: dict, student: str | None = None) -> str:
         summary = str(results.get("output") or "No checks ran.")[:MAX_OUTPUT_CHARS]
         parts.append(f'<h2>No checks ran</h2><p class="failure-summary">{escape(summary)}</p>')
     elif failed:
+        cards = failure_cards(shown)
+        lost = sum(card.points_lost for card in cards)
         parts.append("<h2>What to fix</h2>")
-        parts.append("<p>Each failed check says what went wrong, on which small inputs, "
+        parts.append(f"<p>{len(cards)} {'mistake' if len(cards) == 1 else 'mistakes'} cost {points(lost)} points. "
+                     "Each is shown once: the checks it failed, then one example with its inputs, "
                      "what was expected and what your code returned.</p>")
-        parts.extend(_failure(test) for test in failed)
+        parts.extend(_card(number, card) for number, card in enumerate(cards, 1))
+    elif any(t.get("status") != "passed" for t in tests):
+        # Every failure is in a test the instructor hid (``grade --visibility hidden``).
+        parts.append("<h2>What to fix</h2><p>Some checks failed; their details are not shown.</p>")
     else:
         parts.append("<h2>What to fix</h2><p class=\"pass\">Nothing: every check passed.</p>")
     parts.append("<h2>Every check</h2>")
@@ -243,27 +235,41 @@ def _test_points(test: dict) -> str:
     return f'{points(_number(test.get("score")))} / {points(_number(test.get("max_score")))}'
 
 
-def _failure(test: dict) -> str:
-    text = str(test.get("output") or "This check failed.")
-    if len(text) > MAX_OUTPUT_CHARS:
-        text = text[:MAX_OUTPUT_CHARS] + " [...]"
-    sentence, inputs, values = split_diagnosis(text)
-    key = diagnosis_of(test)
-    anchor = f' id="{_anchor(test)}"' if _anchor(test) else ""
-    out = [f'<section class="failure"{anchor}>',
-           f'<h3><span class="fail">&#10007; failed</span> {escape(str(test.get("number", "")))} '
-           f'{escape(str(test.get("name", "")))} '
-           f'<span class="muted">({_test_points(test)})</span></h3>']
-    if key:
-        kind = "What went wrong" if key in ERROR_LABELS else "Named mistake"
-        out.append(f'<p>{kind}: <span class="tag">{escape(mistake_label(key))}</span></p>')
-    if sentence:
-        out.append(f"<p>{escape(sentence)}</p>")
-    rows = [(f"input {name}", value) for name, value in inputs] + values
-    if rows:
-        out.append("<table>" + "".join(
-            f"<tr><th>{escape(label)}</th><td><code>{escape(value)}</code></td></tr>" for label, value in rows
-        ) + "</table>")
+def _card(number: int, card: Card) -> str:
+    """One mistake: its title, the checks it failed (each with an anchor the overview links
+    to), one example message rendered: the sentence with its `names` as code, the details
+    wrapped to short lines."""
+    out = [f'<section class="card" id="card-{number}">',
+           f"<h3>{number}. {inline_html(card.title)} "
+           f'<span class="muted">(&minus;{points(card.points_lost)} points)</span></h3>']
+    if card.diagnosis:
+        kind = "What went wrong" if card.diagnosis in ERROR_LABELS else "Named mistake"
+        out.append(f'<p class="muted">{escape(card.notebook)} &middot; {kind}: '
+                   f'<span class="tag">{escape(mistake_label(card.diagnosis))}</span></p>')
+    else:
+        out.append(f'<p class="muted">{escape(card.notebook)}</p>')
+    count = len(card.checks)
+    out.append(f"<p>It failed {count} {'check' if count == 1 else 'checks'}, "
+               f"{points(card.points_lost)} of {points(card.points_at_stake)} points:</p><ul>")
+    for check in card.checks:
+        anchor = _anchor({"number": check.number})
+        attribute = f' id="{anchor}"' if anchor else ""
+        via = (f" (in <code>{escape(check.through)}</code>, which calls <code>{escape(card.function)}</code>)"
+               if check.through else "")
+        out.append(f"<li{attribute}>{escape(check.number)} "
+                   f"{escape(_without_prefix(check.name, card.notebook))}{via} "
+                   f'<span class="muted">({points(check.score)} / {points(check.max_score)})</span></li>')
+    out.append("</ul>")
+    out.append(f"<h4>Example: check {escape(card.example_number)}</h4>")
+    sentence = card.example.sentence
+    if len(sentence) > MAX_OUTPUT_CHARS:
+        sentence = sentence[:MAX_OUTPUT_CHARS] + " [...]"
+    out += [f"<p>{inline_html(line)}</p>" for line in sentence.splitlines() if line.strip()]
+    if card.example.details:
+        text = "\n".join(detail_lines(card.example.details))
+        if len(text) > MAX_OUTPUT_CHARS:
+            text = text[:MAX_OUTPUT_CHARS] + " [...]"
+        out.append(f'<pre class="details"><code>{escape(text)}</code></pre>')
     out.append("</section>")
     return "\n".join(out)
 

@@ -46,6 +46,7 @@ from autograder.outputs.feedback import (
     notebook_scores,
     total_score,
 )
+from autograder.outputs.messages import first_line, plain_text
 from autograder.outputs.svg import histogram_svg
 from autograder.outputs.words import (
     GRADES_CSV,
@@ -273,7 +274,7 @@ def summarize(submissions, integrity=None) -> ClassSummary:
                 unnamed += 1
                 continue
             stat.diagnoses[key] += 1
-            mistake = mistakes.setdefault(key, MistakeStat(key, example=str(test.get("output", ""))))
+            mistake = mistakes.setdefault(key, MistakeStat(key, example=plain_text(str(test.get("output", "")))))
             mistake.failures += 1
             mistake.tests[name] += 1
             if not mistake.students or mistake.students[-1] != sub.student:
@@ -323,8 +324,7 @@ def _number(value) -> float:
 
 
 def _first_line(text) -> str:
-    text = str(text or "").strip()
-    line = text.splitlines()[0] if text else ""
+    line = first_line(str(text or ""))  # a test's output is Markdown: read as the student reads it
     return line if len(line) <= 300 else line[:300] + "..."
 
 

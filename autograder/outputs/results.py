@@ -14,9 +14,10 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Literal, get_args
 
 from autograder.grading.model import GradeReport
+from autograder.outputs import messages
 from autograder.outputs.words import (
     FEEDBACK_HTML,
     FEEDBACK_MD,
@@ -31,6 +32,12 @@ from autograder.paths import NOTEBOOKS
 GRADING_FAILED = ("Grading failed: the grader itself ran into a problem, so this score "
                   "of 0 is not a grade. It is not your fault; your instructor has been told.")
 GRADES_COLUMNS = ("student", *NOTEBOOKS, TOTAL, "status")
+#: When Gradescope shows a test to the student (its ``visibility`` field); the hidden
+#: tests' is the instructor's choice (``grade --visibility``), ``visible`` unless told.
+Visibility = Literal["hidden", "after_due_date", "after_published", "visible"]
+VISIBILITIES: tuple[str, ...] = get_args(Visibility)
+#: A test's output is Markdown (``autograder.outputs.messages``): Gradescope renders it.
+TEST_OUTPUT_FORMAT = "md"
 
 
 def summary(report: GradeReport) -> str:
@@ -45,8 +52,10 @@ def summary(report: GradeReport) -> str:
     return "\n".join(lines)
 
 
-def results_json(report: GradeReport) -> dict:
-    """Gradescope's results.json for one submission."""
+def results_json(report: GradeReport, visibility: Visibility = "visible") -> dict:
+    """Gradescope's results.json for one submission; ``visibility``: every test's."""
+    if visibility not in VISIBILITIES:
+        raise ValueError(f"visibility must be one of {', '.join(VISIBILITIES)}, not {visibility!r}")
     tests = []
     for test in report.tests:
         entry = {
@@ -55,9 +64,10 @@ def results_json(report: GradeReport) -> dict:
             "score": rounded_points(test.score),
             "max_score": rounded_points(test.max_score),
             "status": test.status,
-            "output": test.output,
+            "output": messages.markdown(test.output),
+            "output_format": TEST_OUTPUT_FORMAT,
             "tags": list(test.tags),
-            "visibility": "visible",
+            "visibility": visibility,
         }
         if test.diagnosis:
             entry["extra_data"] = {"diagnosis": test.diagnosis}
@@ -74,31 +84,45 @@ def results_json(report: GradeReport) -> dict:
     return data
 
 
-def feedback_markdown(report: GradeReport) -> str:
-    """feedback.md: the same content as results.json, for a person to read."""
+def feedback_markdown(report: GradeReport, visibility: Visibility = "visible") -> str:
+    """feedback.md: the score, then one card per mistake (``autograder.outputs.cards``):
+    the function and the mistake, the checks it failed with their points, one example."""
+    from autograder.outputs.cards import failure_cards
+
     title = f"# Backprop assignment: feedback for {report.student}" if report.student else \
         "# Backprop assignment: feedback"
     if report.failure is not None:
         return f"{title}\n\n{GRADING_FAILED}\n\nGrading seed: {report.seed}.\n"
-    lines = [title, "",
+    lines = ["# " + messages.inline_markdown(title[2:]), "",
              f"**Autograded score: {format_points(report.score)} / {format_points(report.max_score)}**", "",
              "| notebook | score |", "|---|---|"]
     for stem, (got, most) in report.by_notebook().items():
         lines.append(f"| {stem} | {format_points(got)} / {format_points(most)} |")
-    failed = [test for test in report.tests if test.status != "passed"]
-    lines += ["", "## Checks that failed" if failed else "## Every autograded check passed", ""]
-    for test in failed:
-        lines.append(f"- **{_markdown_text(test.name)}** "
-                     f"({format_points(test.score)} / {format_points(test.max_score)}): "
-                     f"{_markdown_text(test.output)}")
+    cards = failure_cards(results_json(report, visibility)["tests"])
+    failed = sum(1 for test in report.tests if test.status != "passed")
+    if failed and not cards:
+        lines += ["", "## Some checks failed", "",
+                  f"{failed} {'check' if failed == 1 else 'checks'} failed; the hidden tests' details are not shown."]
+    elif cards:
+        lost = sum(card.points_lost for card in cards)
+        lines += ["", "## What to fix", "",
+                  f"{len(cards)} {'mistake' if len(cards) == 1 else 'mistakes'} cost {format_points(lost)} points. "
+                  "Each is shown once, with the checks it failed and one example."]
+    else:
+        lines += ["", "## Every autograded check passed"]
+    for number, card in enumerate(cards, 1):
+        lines += ["", f"### {number}. {messages.inline_markdown(card.title)}", "",
+                  f"{card.notebook}: {format_points(card.points_lost)} of {format_points(card.points_at_stake)} "
+                  f"points lost in {len(card.checks)} {'check' if len(card.checks) == 1 else 'checks'}:", ""]
+        for check in card.checks:
+            via = f" (in `{check.through}`, which calls `{card.function}`)" if check.through else ""
+            name = messages.inline_markdown(check.name.removeprefix(f"{card.notebook}: "))
+            lines.append(f"- {check.number} {name}{via}: "
+                         f"{format_points(check.score)} / {format_points(check.max_score)}")
+        lines += ["", f"Example (check {card.example_number}):", "", messages.markdown(card.example)]
     lines += ["", HAND_GRADED_NOTE, "",
               f"Grading seed: {report.seed}.", ""]
     return "\n".join(lines)
-
-
-def _markdown_text(text: str) -> str:
-    """One line of markdown: a diagnosis may hold newlines and stray HTML."""
-    return " ".join(str(text).split()).replace("<", "&lt;")
 
 
 #: A spreadsheet reads a cell starting with one of these as a formula (OWASP's list).
@@ -191,14 +215,14 @@ def write_text(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def write_report(folder: Path, report: GradeReport) -> None:
+def write_report(folder: Path, report: GradeReport, visibility: Visibility = "visible") -> None:
     """``folder/results.json``, ``feedback.md`` and ``feedback.html`` for one submission.
     The HTML page is rendered from the results.json content alone (``autograder.outputs.feedback``)."""
     from autograder.outputs.feedback import render_feedback
 
-    data = results_json(report)
+    data = results_json(report, visibility)
     write_text(folder / RESULTS_JSON, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    write_text(folder / FEEDBACK_MD, feedback_markdown(report))
+    write_text(folder / FEEDBACK_MD, feedback_markdown(report, visibility))
     write_text(folder / FEEDBACK_HTML, render_feedback(data, student=report.student or None))
 
 
@@ -258,6 +282,10 @@ def schema_problems(data) -> list[str]:
                           ("status", str), ("output", str), ("tags", list), ("visibility", str)):
             if not isinstance(test.get(key), kind):
                 problems.append(f"tests[{index}].{key} missing or not {kind}")
+        if test.get("visibility") not in VISIBILITIES:
+            problems.append(f"tests[{index}].visibility is {test.get('visibility')!r}")
+        if test.get("output_format", "text") not in ("text", "html", "simple_format", "md", "ansi"):
+            problems.append(f"tests[{index}].output_format is {test.get('output_format')!r}")
         if test.get("status") not in ("passed", "failed"):
             problems.append(f"tests[{index}].status is {test.get('status')!r}")
         if isinstance(test.get("score"), (int, float)) and isinstance(test.get("max_score"), (int, float)) \

@@ -714,9 +714,10 @@ class _SandboxTransport:
     # -- the transport interface (autograder.handles)
 
     def call(self, name: str, args=(), kwargs=None, *, numpy_only: bool = False,
-             readonly_args: bool = False, return_args: bool = False, fp_errors: str | None = None) -> Any:
+             readonly_args: bool = False, return_args: bool = False, fp_errors: str | None = None,
+             return_types: bool = False) -> Any:
         options = {"numpy_only": numpy_only, "readonly_args": readonly_args, "return_args": return_args,
-                   "fp_errors": fp_errors}
+                   "fp_errors": fp_errors, "return_types": return_types}
         return self._request(name, sandbox_request("call", name=name, args=tuple(args),
                                                     kwargs=dict(kwargs or {}), options=options))
 

@@ -5,6 +5,11 @@ plain data. Every value it returns has gone through ``to_plain``: exact ndarrays
 numeric dtype, builtins, and lists, tuples and str-keyed dicts of these, with a
 ``HandleRef`` for anything else. In the sandbox the codec then sends that across a
 socket; in-process it is handed over directly.
+
+Rebuilding changes types (a torch tensor becomes an ndarray, ``np.float64`` a float), so
+``to_plain`` can record what each converted value was: a test that checks "returns NumPy
+arrays" must see the tensor the student returned, not the array the grader made of it
+(``call(..., return_types=True)``; ``autograder.handles.Notebook.last_call_types``).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from autograder.errors import (
     StudentException,
     SubmissionError,
 )
-from autograder.handles import HandleRef
+from autograder.handles import HandleRef, path_key
 from autograder.sandbox.guard import torch_forbidden
 
 #: dtype kinds that cross as arrays: bool, signed, unsigned, float, complex.
@@ -33,6 +38,12 @@ PLAIN_KINDS = frozenset("biufc")
 _HANDLE_IDS = itertools.count(1)
 MAX_DEPTH = 32
 MAX_ITEMS = 100_000
+
+#: What ``to_plain`` records: where in the result (``""`` the result itself, ``"['W1']"``,
+#: ``"[0]['b1']"``) a value was rebuilt as another type, and that value's original type
+#: (``"torch.Tensor"``, ``"numpy.float64"``). Values that kept their type are not listed,
+#: so the record is usually empty; ``autograder.handles.type_tree`` makes the tests' view.
+ReturnTypes = dict[str, str]
 
 
 def safe_text(value: Any, limit: int = 300) -> str:
@@ -65,9 +76,12 @@ class Dispatcher:
     # -- the transport interface (see autograder.handles) -------------------------------
 
     def call(self, name: str, args=(), kwargs=None, *, numpy_only: bool = False,
-             readonly_args: bool = False, return_args: bool = False, fp_errors: str | None = None) -> Any:
+             readonly_args: bool = False, return_args: bool = False, fp_errors: str | None = None,
+             return_types: bool = False) -> Any:
         """Call the student's ``name``. ``fp_errors="raise"``: NumPy's overflow, divide and
-        invalid warnings become ``FloatingPointError`` (underflow stays allowed)."""
+        invalid warnings become ``FloatingPointError`` (underflow stays allowed).
+        ``return_types``: return ``(value, types)``, ``types`` the original type of every
+        value of the result that plain data changed (``ReturnTypes``, the result's only)."""
         function = self.namespace.get(name)
         if not callable(function):
             raise FunctionMissing(self.stem, name, self.cell_errors)
@@ -80,10 +94,11 @@ class Dispatcher:
                 result = self._invoke(name, function, args, kwargs, numpy_only)
         else:
             result = self._invoke(name, function, args, kwargs, numpy_only)
-        plain = self.to_plain(result, name)
+        types: ReturnTypes | None = {} if return_types else None
+        plain = self.to_plain(result, name, types=types)
         if return_args:
-            return plain, self.to_plain(list(args), name)
-        return plain
+            plain = (plain, self.to_plain(list(args), name))
+        return (plain, types) if return_types else plain
 
     def reference_function(self, kind: str, params: dict) -> HandleRef:
         """In-process (trusted code only): the test function, behind a value-only face."""
@@ -123,8 +138,17 @@ class Dispatcher:
 
     # -- plain data --------------------------------------------------------------------
 
-    def to_plain(self, value: Any, function: str, depth: int = 0, budget: list | None = None) -> Any:
-        """Rebuild ``value`` from exact builtin and ndarray types; store the rest."""
+    def to_plain(self, value: Any, function: str, depth: int = 0, budget: list | None = None,
+                 types: ReturnTypes | None = None, path: str = "") -> Any:
+        """Rebuild ``value`` from exact builtin and ndarray types; store the rest.
+        ``types``: filled with ``path -> original type`` for each value rebuilt as another type."""
+        plain = self._to_plain(value, function, depth, budget, types, path)
+        if types is not None and type(plain) is not type(value) and type(plain) is not HandleRef:
+            types[path] = type_name(value)
+        return plain
+
+    def _to_plain(self, value: Any, function: str, depth: int, budget: list | None,
+                  types: ReturnTypes | None, path: str) -> Any:
         budget = budget if budget is not None else [MAX_ITEMS]
         budget[0] -= 1
         if budget[0] < 0:
@@ -152,12 +176,13 @@ class Dispatcher:
         if isinstance(value, str):
             return str.__str__(value)
         if isinstance(value, (list, tuple)):
-            items = [self.to_plain(item, function, depth + 1, budget) for item in list.__iter__(value)] \
-                if isinstance(value, list) else \
-                [self.to_plain(item, function, depth + 1, budget) for item in tuple.__iter__(value)]
+            iterate = list.__iter__ if isinstance(value, list) else tuple.__iter__
+            items = [self.to_plain(item, function, depth + 1, budget, types, f"{path}[{index}]")
+                     for index, item in enumerate(iterate(value))]
             return items if isinstance(value, list) else tuple(items)
         if isinstance(value, dict) and all(type(key) is str for key in dict.keys(value)):
-            return {key: self.to_plain(item, function, depth + 1, budget) for key, item in dict.items(value)}
+            return {key: self.to_plain(item, function, depth + 1, budget, types, f"{path}[{path_key(key)}]")
+                    for key, item in dict.items(value)}
         return self._store(value)
 
     def _resolve(self, value: Any, readonly: bool) -> Any:

@@ -51,3 +51,13 @@ def test_python_dash_m_autograder_reports_an_instructor_error_in_one_line(tmp_pa
                               text=True, timeout=60)
     assert finished.returncode == 2
     assert finished.stderr == f"error: {tmp_path / 'nowhere'}: no such folder\n"
+
+
+@pytest.mark.parametrize("verb", ["grade", "gradescope", "gradescope-run"])
+def test_the_hidden_tests_visibility_is_one_shared_option(verb, capsys):
+    with pytest.raises(SystemExit):
+        cli.main([verb, "--help"])
+    assert "--visibility {hidden,after_due_date,after_published,visible}" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([verb, "--visibility", "sometimes"])
+    assert exit_info.value.code == 2

@@ -62,3 +62,25 @@ def test_demo_builds_the_release_and_grades_the_examples(tmp_path, capsys):
     table = {line.split()[0]: line.split()[-1] for line in printed.splitlines() if line.split()}
     assert table["correct"] == "100" and table["release_stubs"] == "0"
     assert (out / "grades.csv").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [3, 11])
+def test_the_typical_mistakes_feedback_has_one_card_per_mistake(tmp_path, seed):
+    """Three catalogued mistakes fail a dozen checks; the student reads three cards, each
+    naming the function the mistake is in, with one example each."""
+    from autograder.grading.grade import grade_path
+
+    grade_path(COMMITTED / "typical_mistakes" / "backprop", tmp_path, seed=seed, in_process=True, progress=False,
+               single=True)
+    html = (tmp_path / "feedback.html").read_text(encoding="utf-8")
+    markdown = (tmp_path / "feedback.md").read_text(encoding="utf-8")
+    functions = [mistake.function for mistake in examples.chosen_mistakes()]
+    assert html.count('<section class="card"') == len(functions) == 3
+    titles = [line for line in markdown.splitlines() if line.startswith("### ")]
+    assert [title.split("`")[1] for title in titles] == functions
+    assert markdown.count("Example (check ") == 3
+    failed = [test for test in json.loads((tmp_path / "results.json").read_text())["tests"]
+              if test["status"] == "failed"]
+    assert len(failed) > 3  # the cards stand for more checks than themselves
+    assert all(len(line) <= 100 for line in markdown.splitlines() if line.startswith("    "))

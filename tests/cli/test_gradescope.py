@@ -21,6 +21,7 @@ import pytest
 
 from autograder.cli.gradescope import build_bundle
 from autograder.cli.gradescope_run import MAX_UNZIPPED_BYTES, collect_notebooks, seed_from_metadata, submission_seed
+from autograder.errors import InstructorError
 from autograder.outputs.results import schema_problems
 from autograder.paths import GRADING_TESTS_DIR, PROJECT_ROOT, RELEASE_DIR, SOURCE_DIR
 from grading_tests.mistakes import MISTAKES
@@ -124,6 +125,20 @@ def test_a_correct_submission_gets_full_marks(gradescope_root):
     assert data["score"] == 100
     assert sum(test["max_score"] for test in data["tests"]) == 100
     assert "graded by hand" in data["output"]
+
+
+def test_the_instructors_visibility_reaches_every_hidden_test(gradescope_root, tmp_path):
+    bundle = build_bundle(tmp_path, visibility="after_published")
+    with zipfile.ZipFile(bundle) as archive:
+        script = archive.read("run_autograder").decode()
+        (gradescope_root / "source" / "run_autograder").write_text(script)
+    assert 'gradescope-run --root "$ROOT" --visibility after_published' in script
+    submit(gradescope_root)
+    data = run_autograder(gradescope_root)
+    assert data["score"] == 100 and {test["visibility"] for test in data["tests"]} == {"after_published"}
+    assert {test["output_format"] for test in data["tests"]} == {"md"}
+    with pytest.raises(InstructorError, match="--visibility must be one of hidden, after_due_date"):
+        build_bundle(tmp_path, visibility="never")
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="Gradescope runs the bundle as root")

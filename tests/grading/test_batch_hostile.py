@@ -338,7 +338,10 @@ RULE_CASES = [
         _original_call = _dispatch.Dispatcher.call
         def _call(self, name, args=(), kwargs=None, **options):
             result = _original_call(self, name, args, kwargs, **{{**options, "return_args": False}})
-            return (result, list(args)) if options.get("return_args") else result
+            if options.get("return_types"):  # the grader asks what type each value had, too
+                result, types = result
+            value = (result, list(args)) if options.get("return_args") else result
+            return (value, types) if options.get("return_types") else value
         _dispatch.Dispatcher.call = _call
         def sgd_step(params, grads, lr):
             for key in params:

@@ -164,9 +164,21 @@ def test_feedback_page_in_a_browser(page, tmp_path):
     text = page.js("document.body.innerText")
     for seen in ("Feedback: ada_lovelace", "80 / 100", "23 of 28 checks passed", "02_backward", "21 / 30",
                  "Named mistake:", "summed not averaged", "it is N = 5 times too large: summed over the batch",
-                 "expected", "0.0885", "got", "0.4425", "input out", "it is transposed: expected shape (3, 4), got (4, 3)",
+                 "expected: 0.0885", "got:      0.4425", "with out =", "it is transposed: expected shape (3, 4), got (4, 3)",
                  "What went wrong:", "timed out (CallTimeout)", "seed 271828", "graded by hand"):
         assert seen in text, seen
+    # one card per mistake, its messages rendered: a name in backticks is code, in a monospace font
+    cards = page.js("""[...document.querySelectorAll('section.card')].map(card => ({
+        title: card.querySelector('h3').innerText, text: card.innerText,
+        code: [...card.querySelectorAll('h3 code, p code')].map(c => [c.innerText, getComputedStyle(c).fontFamily])}))""")
+    assert len(cards) == 5
+    assert cards[1]["title"].startswith("2. mse_loss: summed over the batch instead of averaged (divide by N)")
+    assert ["mse_loss", "mse_loss(out, y)"] == [text for text, _ in cards[1]["code"]]
+    assert all("monospace" in font for card in cards for _, font in card["code"])
+    assert not any("`" in card["text"] for card in cards), "a name shown with literal backticks"
+    # the example's arrays are wrapped: no line of a card is wider than the card
+    assert page.js("""[...document.querySelectorAll('section.card pre')].every(
+        pre => pre.scrollWidth <= pre.clientWidth)""")
     # the bar of 02_backward is drawn 70% full
     fraction = page.js("""(() => { const bar = document.querySelector('[aria-label^="02_backward"]');
         return bar.firstElementChild.getBoundingClientRect().width / bar.getBoundingClientRect().width; })()""")

@@ -516,6 +516,22 @@ def test_report_through_the_command_line(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'nowhere'} is not a folder of grading results"
 
 
+def test_markdown_outputs_read_as_the_student_reads_them(tmp_path):
+    from autograder.outputs.messages import markdown
+
+    mse = index_of("mse_loss")
+    results = make_results({mse: 0}, missing=("04_bce",))
+    results["tests"][mse]["output"] = markdown(results["tests"][mse]["output"].replace("is wrong", "* 2 is wrong"))
+    for test in results["tests"]:
+        if test["tags"][0] == "04_bce":
+            test["output"] = markdown(test["output"])
+    summary = report.summarize(report.load_class(class_of({"ann": results}, tmp_path)))
+    [mistake] = [m for m in summary.mistakes if m.key == "summed-not-averaged"]
+    assert mistake.example.startswith("`mse_loss(out, y)` * 2 is wrong") and "\\" not in mistake.example
+    assert "  with out = [[0.1], [0.7], [-0.3], [1.2], [0.4]] (shape (5, 1), float64)" in mistake.example
+    assert [p.detail for p in summary.problems] == ["04_bce"]
+
+
 def test_the_report_says_which_sandbox_the_class_was_graded_in(tmp_path):
     students = small_class()
     for results in students.values():

@@ -7,6 +7,8 @@ import io
 import json
 import os
 
+import pytest
+
 from autograder.grading.model import GradeReport
 from autograder.grading.model import TestOutcome as Outcome
 from autograder.outputs import results
@@ -41,11 +43,39 @@ def test_results_json_follows_gradescope_and_sums_the_tests():
     assert [test["number"] for test in data["tests"]] == ["1.1", "1.2", "2.1", "2.2", "3.1"]
     assert data["tests"][1] == {
         "name": "01_relu: check 1.2", "number": "1.2", "score": 0.0, "max_score": 5.0, "status": "failed",
-        "output": "`relu` returned 0.5 where z < 0 <script>", "tags": ["01_relu", "relu"],
-        "visibility": "visible", "extra_data": {"diagnosis": "leaky"},
+        "output": "`relu` returned 0.5 where z \\< 0 \\<script\\>", "output_format": "md",
+        "tags": ["01_relu", "relu"], "visibility": "visible", "extra_data": {"diagnosis": "leaky"},
     }
     assert "extra_data" not in data["tests"][0]
     json.dumps(data)  # serialisable as it is
+
+
+def test_test_output_is_markdown_gradescope_renders_with_names_as_code_and_arrays_wrapped():
+    message = ("`backward` is wrong: dW1 * 2 is <b>off</b>.\n  with X = " + ", ".join(["[1.5, -2.5, 3.5]"] * 12)
+               + " (shape (12, 3), float64)\n  expected: 0.25\n  got:      0.5")
+    report = GradeReport("bob", 1, (outcome("02_backward", "2.1", 0, 3, message, diagnosis="x"),))
+    test = results.results_json(report)["tests"][0]
+    assert test["output_format"] == "md"
+    sentence, block = test["output"].split("\n\n")
+    assert sentence == "`backward` is wrong: dW1 \\* 2 is \\<b\\>off\\</b\\>."  # only the name stays code
+    lines = block.splitlines()
+    assert all(line.startswith("    ") and len(line) <= 4 + 78 for line in lines)  # a code block, short lines
+    assert lines[0] == "    with X = [1.5, -2.5, 3.5], [1.5, -2.5, 3.5], [1.5, -2.5, 3.5],"  # rows, not cut
+    assert lines[1] == "             [1.5, -2.5, 3.5], [1.5, -2.5, 3.5], [1.5, -2.5, 3.5],"
+    assert lines[-2:] == ["    expected: 0.25", "    got:      0.5"]
+
+
+def test_the_hidden_tests_visibility_is_the_instructors_choice():
+    assert {test["visibility"] for test in results.results_json(REPORT)["tests"]} == {"visible"}
+    for visibility in ("hidden", "after_due_date", "after_published"):
+        data = results.results_json(REPORT, visibility)
+        assert {test["visibility"] for test in data["tests"]} == {visibility}
+        assert results.schema_problems(data) == []
+    with pytest.raises(ValueError, match="visibility must be one of"):
+        results.results_json(REPORT, "sometimes")
+    bad = results.results_json(REPORT)
+    bad["tests"][0]["visibility"] = "sometimes"
+    assert results.schema_problems(bad) == ["tests[0].visibility is 'sometimes'"]
 
 
 def test_summary_gives_the_score_the_seed_and_the_hand_graded_part():
@@ -79,7 +109,7 @@ def test_a_failed_grading_is_a_valid_zero_that_says_so():
 def test_feedback_lists_failed_checks_with_their_diagnosis_escaped():
     text = results.feedback_markdown(REPORT)
     assert "10.3 / 20" in text
-    assert "`relu` returned 0.5 where z &lt; 0 &lt;script>" in text
+    assert "`relu` returned 0.5 where z \\< 0 \\<script\\>" in text  # Markdown, escaped but for the name
     assert "<script>" not in text
     assert "check 1.1" not in text  # passed checks are not listed
 

@@ -43,6 +43,9 @@ def with_autograd(x):
 def tensor_out():
     return torch.ones(2, 3, dtype=torch.float32)
 
+def grads_as_tensors():
+    return {"W1": torch.ones(2, 2, dtype=torch.float64), "b1": np.zeros(2), "loss": np.float64(0.5), "n": 3}, [True]
+
 def model():
     return torch.nn.Sequential(torch.nn.Linear(3, 2, dtype=torch.float64), torch.nn.Sigmoid())
 
@@ -85,6 +88,28 @@ def test_float_subclasses_arrive_as_exact_floats(nb):
 def test_tensors_arrive_as_arrays_of_their_dtype(nb):
     got = nb.tensor_out()
     assert type(got) is np.ndarray and got.dtype == np.float32 and got.shape == (2, 3)
+
+
+def test_a_test_is_told_what_type_each_value_had_before_it_became_plain_data(nb):
+    (grads, flags), types = nb.call("grads_as_tensors", return_types=True)
+    assert type(grads["W1"]) is np.ndarray and grads["W1"].dtype == np.float64  # converted, as always
+    assert types == ({"W1": "torch.Tensor", "b1": "numpy.ndarray", "loss": "numpy.float64", "n": "int"}, ["bool"])
+    assert nb.last_call_types == types
+    nb.tensor_out()
+    assert nb.last_call_types == "torch.Tensor"
+    nb.model()
+    assert nb.last_call_types == "torch.nn.modules.container.Sequential"  # a handle's own type
+    result, (after,), types = nb.call("in_place", np.ones(2), return_args=True, return_types=True)
+    assert after.tolist() == [2.0, 2.0] and types == "numpy.ndarray"  # the result's types only
+
+
+def test_a_type_record_that_is_not_plain_str_to_str_is_refused():
+    class Lying:
+        def call(self, name, args, kwargs, **options):
+            return 1.0, {"": ["not", "a", "name"]}
+
+    with pytest.raises(NotPlainData, match="types of its result"):
+        Notebook("02_backward", Lying()).call("anything")
 
 
 def test_in_place_modification_is_visible_with_return_args(nb):

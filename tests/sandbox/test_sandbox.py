@@ -140,6 +140,18 @@ def test_call_options_cross_the_boundary(submit):
         nb.call("scale_inplace", np.ones(2), readonly_args=True)
 
 
+def test_the_types_of_a_result_cross_the_boundary_as_in_process(submit):
+    cells = ["import torch, numpy as np\n"
+             "def autograd_grads(x):\n    t = torch.tensor(x, requires_grad=True)\n    (t * t).sum().backward()\n"
+             "    return {'W1': t.grad, 'b1': np.ones(1), 'loss': np.float64(1.0)}\n"]
+    nb = submit(n02=cells).notebook("n02")
+    grads, types = nb.call("autograd_grads", np.ones(2), return_types=True)
+    assert type(grads["W1"]) is np.ndarray and grads["W1"].tolist() == [2.0, 2.0]
+    assert types == nb.last_call_types == {"W1": "torch.Tensor", "b1": "numpy.ndarray", "loss": "numpy.float64"}
+    nb.call("autograd_grads", np.ones(2))
+    assert nb.last_call_types == types
+
+
 def test_an_argument_that_cannot_cross_is_the_graders_error_and_spares_the_sandbox(submit):
     submission = submit(n01=[RELU])
     nb = submission.notebook("n01")
