@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from autograder.errors import FunctionMissing, StudentException, SubmissionError
+from autograder.errors import CallTimeout, FunctionMissing, SandboxDied, StudentException, SubmissionError
 from grading_tests.diagnose import (
     CACHE_BLAME,
     CASE_RAISED,
@@ -252,9 +252,13 @@ def backward_order(params: Mapping[str, object]) -> dict:
 
 def blaming_key_order(function: str, run: Callable, *dicts: Mapping, names=("params",)):
     """``run(*dicts)``; if that fails but ``run`` with the same dicts in the contract's
-    key order passes, fail saying the function relies on the key order."""
+    key order passes, fail saying the function relies on the key order. A call that hung
+    or killed its process is not tried again: that would cost a second timeout, and a
+    function that does it twice loses its other tests."""
     try:
         return run(*dicts)
+    except (CallTimeout, SandboxDied):
+        raise
     except (GradingFailure, SubmissionError) as failure:
         ordered = [contract_order(d) for d in dicts]
         if all(list(d) == list(o) for d, o in zip(dicts, ordered)):

@@ -380,6 +380,22 @@ def test_the_errors_themselves_name_the_allowed_libraries():
     assert "not available" not in str(StudentException("relu", "ValueError", "No module named 'x'"))
 
 
+def test_a_hung_call_is_not_run_again_to_look_for_a_key_order_problem():
+    # A second hang would cost a second timeout and count against the function twice.
+    from autograder.errors import CallTimeout
+    from grading_tests.checks import blaming_key_order
+
+    calls = []
+
+    def hangs(params):
+        calls.append(list(params))
+        raise CallTimeout("sgd_step", 4.0)
+
+    with pytest.raises(CallTimeout):
+        blaming_key_order("sgd_step", hangs, {"b1": np.zeros(1), "W1": np.zeros(1)})
+    assert len(calls) == 1
+
+
 def test_key_order_dependence_is_named_and_an_order_independent_failure_is_not():
     from grading_tests.checks import blaming_key_order, contract_order, reordered
 
