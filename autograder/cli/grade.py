@@ -40,10 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also record each notebook's score, the submission's time and late penalty in the "
                              "course's nbgrader gradebook, and write the feedback where release_feedback looks "
                              "(PATH must be the course's submitted/ folder)")
-    parser.add_argument("--require-isolation", default=None, metavar="LEVEL",
-                        help="grade nothing unless the sandboxes get at least this confinement: full, or "
-                             "layers joined by + (namespaces, uid, landlock, seccomp, cgroups); "
-                             "grader.log says what this machine gives (see README.md, Confinement)")
+    options.add_require_isolation(parser)
     parser.add_argument("--shard", type=parse_shard, default=None, metavar="K/N",
                         help="grade only the K-th of N slices of a submitted/ tree (students sorted by id), "
                              "skipping those already graded in OUT; needs --seed; `merge` joins the shards")

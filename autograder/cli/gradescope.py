@@ -20,6 +20,7 @@ written: when grading itself fails, it says so without a word of the tests.
 from __future__ import annotations
 
 import argparse
+import shlex
 import stat
 import zipfile
 from pathlib import Path
@@ -67,7 +68,7 @@ RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Gradescope runs this as root for every submission; it writes results/results.json.
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 PYTHON="${AUTOGRADER_PYTHON:-$ROOT/venv/bin/python}"
-cd "$ROOT/source" && "$PYTHON" -m autograder gradescope-run --root "$ROOT" --visibility {visibility}
+cd "$ROOT/source" && "$PYTHON" -m autograder gradescope-run --root "$ROOT" --visibility {visibility}{require_isolation}
 status=$?
 if [ ! -s "$ROOT/results/results.json" ]; then
     # Python itself could not start: still give Gradescope a valid file.
@@ -81,13 +82,22 @@ exit 0
 # ----------------------------------------------------------------------------- the bundle
 
 
-def build_bundle(out_dir: Path, project_root: Path = PROJECT_ROOT, visibility: str = "visible") -> Path:
+def build_bundle(out_dir: Path, project_root: Path = PROJECT_ROOT, visibility: str = "visible",
+                 require_isolation: str | None = None) -> Path:
     """Write ``out_dir/autograder.zip``; return its path. ``visibility``: the hidden tests'
-    on Gradescope, passed to every ``gradescope-run``."""
+    on Gradescope; ``require_isolation``: the least confinement to grade with (a
+    submission graded below it gets "could not grade", the reason in the instructor's
+    log); both passed to every ``gradescope-run``."""
     from autograder.outputs.results import VISIBILITIES
+    from autograder.sandbox.confinement import required_layers
 
     if visibility not in VISIBILITIES:
         raise InstructorError(f"--visibility must be one of {', '.join(VISIBILITIES)}")
+    if require_isolation is not None:
+        try:
+            required_layers(require_isolation)
+        except ValueError as error:
+            raise InstructorError(str(error)) from None
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -99,7 +109,8 @@ def build_bundle(out_dir: Path, project_root: Path = PROJECT_ROOT, visibility: s
     bundle = out_dir / "autograder.zip"
     with zipfile.ZipFile(bundle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         _add_text(archive, "setup.sh", SETUP_SH.replace("{torch_version}", tested_torch_version()))
-        _add_text(archive, "run_autograder", RUN_AUTOGRADER.replace("{visibility}", visibility))
+        _add_text(archive, "run_autograder", RUN_AUTOGRADER.replace("{visibility}", visibility).replace(
+            "{require_isolation}", f" --require-isolation {shlex.quote(require_isolation)}" if require_isolation else ""))
         for relative in BUNDLED:
             path = project_root / relative
             files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
@@ -120,10 +131,11 @@ def _add_text(archive: zipfile.ZipFile, name: str, text: str) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.add_out(parser, "where autograder.zip is written", required=True, metavar="DIR")
     options.add_visibility(parser)
+    options.add_require_isolation(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    bundle = build_bundle(args.out, visibility=args.visibility)
+    bundle = build_bundle(args.out, visibility=args.visibility, require_isolation=args.require_isolation)
     print(f"wrote {bundle} ({bundle.stat().st_size // 1024} KiB): upload it as the assignment's autograder")
     return 0
 

@@ -98,9 +98,10 @@ def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bytes:
         return handle.read(untrusted.MAX_FILE_BYTES + 1)
 
 
-def run_in_container(root: Path, visibility: str = "visible") -> int:
+def run_in_container(root: Path, visibility: str = "visible", require_isolation: str | None = None) -> int:
     """Grade ``root/submission`` into ``root/results/results.json``; never without a file.
-    ``visibility``: the hidden tests' in results.json (``gradescope --visibility``)."""
+    ``visibility``: the hidden tests' in results.json (``gradescope --visibility``);
+    ``require_isolation``: grade nothing below that confinement (``gradescope --require-isolation``)."""
     root = Path(root)
     results_dir = root / "results"
     try:
@@ -117,7 +118,7 @@ def run_in_container(root: Path, visibility: str = "visible") -> int:
             if seed is None:
                 print("no submission id in submission_metadata.json: grading with a fresh seed")
             reports = grade_path(folder, results_dir, progress=False, single=True, seed=seed,
-                                 visibility=visibility)
+                                 visibility=visibility, require_isolation=require_isolation)
         print(f"graded: {format_points(reports[0].score)} / {format_points(reports[0].max_score)}")
         return 0
     except Exception as error:  # noqa: BLE001 - the edge: Gradescope must get a valid file
@@ -176,7 +177,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=Path(os.environ.get("AUTOGRADER_ROOT", "/autograder")),
                         help="Gradescope's folder (default: $AUTOGRADER_ROOT or /autograder)")
     options.add_visibility(parser)
+    options.add_require_isolation(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_in_container(args.root, args.visibility)
+    return run_in_container(args.root, args.visibility, args.require_isolation)

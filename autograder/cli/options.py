@@ -1,5 +1,5 @@
 """Options several commands share, defined once: the same flag, type and help everywhere
-(``--jobs``, ``--seed``, ``--out``, ``--visibility``)."""
+(``--jobs``, ``--seed``, ``--out``, ``--visibility``, ``--require-isolation``)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,23 @@ def add_visibility(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--visibility", choices=VISIBILITIES, default="visible",
                         help="when Gradescope shows the hidden tests to students (default: visible; hidden "
                              "tests still count in the score)")
+
+
+def add_require_isolation(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--require-isolation", default=None, metavar="LEVEL", type=_isolation_level,
+                        help="grade nothing unless the sandboxes get at least this confinement: full, or "
+                             "layers joined by + (namespaces, uid, landlock, seccomp, cgroups); "
+                             "grader.log says what this machine gives (see README.md, Confinement)")
+
+
+def _isolation_level(text: str) -> str:
+    from autograder.sandbox.confinement import required_layers
+
+    try:
+        required_layers(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def check_jobs(args: argparse.Namespace) -> None:

@@ -21,6 +21,7 @@ import pytest
 
 from autograder.cli.gradescope import build_bundle
 from autograder.cli.gradescope_run import MAX_UNZIPPED_BYTES, collect_notebooks, seed_from_metadata, submission_seed
+from autograder import cli
 from autograder.errors import InstructorError
 from autograder.outputs.results import schema_problems
 from autograder.paths import GRADING_TESTS_DIR, PROJECT_ROOT, RELEASE_DIR, SOURCE_DIR
@@ -139,6 +140,23 @@ def test_the_instructors_visibility_reaches_every_hidden_test(gradescope_root, t
     assert {test["output_format"] for test in data["tests"]} == {"md"}
     with pytest.raises(InstructorError, match="--visibility must be one of hidden, after_due_date"):
         build_bundle(tmp_path, visibility="never")
+
+
+def test_the_instructors_required_isolation_reaches_every_run(gradescope_root, tmp_path):
+    # Gradescope's containers give no namespaces: "full" refuses there, uid+landlock+seccomp grades.
+    bundle = build_bundle(tmp_path, require_isolation="uid+landlock+seccomp")
+    with zipfile.ZipFile(bundle) as archive:
+        script = archive.read("run_autograder").decode()
+    assert '--visibility visible --require-isolation uid+landlock+seccomp' in script
+    with zipfile.ZipFile(build_bundle(tmp_path / "plain")) as archive:
+        assert "--require-isolation" not in archive.read("run_autograder").decode()
+    with pytest.raises(InstructorError, match="unknown isolation level 'strong'"):
+        build_bundle(tmp_path, require_isolation="strong")
+    for command in ("grade", "gradescope-run"):
+        with pytest.raises(SystemExit) as exited:
+            cli.main([command, str(tmp_path), "--out", str(tmp_path / "out"), "--require-isolation", "strong"]
+                     if command == "grade" else [command, "--root", str(gradescope_root), "--require-isolation", "strong"])
+        assert exited.value.code == 2
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="Gradescope runs the bundle as root")
