@@ -85,7 +85,7 @@ def failure_cards(tests) -> list[Card]:
     groups: dict[tuple, list[dict]] = {}
     knock_on: list[dict] = []
     for test in failed:
-        notebook, functions, key = _notebook(test), _functions(test), _diagnosis(test)
+        notebook, functions, key = notebook_of(test), _functions(test), _diagnosis(test)
         if key in NOTEBOOK_LEVEL:
             groups.setdefault((notebook, "", key), []).append(test)
         elif key is not None:
@@ -98,7 +98,7 @@ def failure_cards(tests) -> list[Card]:
         if target is not None:
             through.setdefault(target, []).extend((test, key[1]) for test in groups.pop(key))
     for test in knock_on:
-        notebook, functions = _notebook(test), _functions(test)
+        notebook, functions = notebook_of(test), _functions(test)
         target = _blamed_card(test, notebook, functions, groups)
         if target is not None:
             through.setdefault(target, []).append((test, functions[0] if functions else ""))
@@ -217,7 +217,9 @@ def _check(test: dict, through: str | None = None) -> FailedCheck:
                        _float(test.get("max_score")), through)
 
 
-def _notebook(test: dict) -> str:
+def notebook_of(test: dict) -> str:
+    """The notebook stem a results.json test belongs to: its first tag, else the prefix
+    of its name (feedback and the class report read it from here too)."""
     tags = test.get("tags") or []
     if tags and isinstance(tags[0], str) and tags[0]:
         return tags[0]

@@ -24,7 +24,7 @@ from html import escape
 from pathlib import Path
 
 from autograder.grading.model import notebook_order, notebook_totals
-from autograder.outputs.cards import Card, failure_cards
+from autograder.outputs.cards import Card, failure_cards, notebook_of
 from autograder.outputs.messages import detail_lines, inline_html
 from autograder.outputs.words import ERROR_LABELS, FEEDBACK_HTML, HAND_GRADED_NOTE
 from autograder.outputs.words import format_points as points
@@ -36,14 +36,6 @@ _SEED_IN_TEXT = re.compile(r"\bseed\b\D{0,5}?(\d+)", re.IGNORECASE)
 
 
 # --- reading Gradescope's results.json ----------------------------------------------
-
-def notebook_of(test: dict) -> str:
-    """The notebook stem a test belongs to: its first tag, else the prefix of its name."""
-    tags = test.get("tags") or []
-    if tags and isinstance(tags[0], str) and tags[0]:
-        return tags[0]
-    name = str(test.get("name", ""))
-    return name.split(":", 1)[0].strip() if ":" in name else "other"
 
 
 def diagnosis_of(test: dict) -> str | None:
