@@ -12,7 +12,14 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from autograder.errors import CallTimeout, FunctionMissing, SandboxDied, StudentException, SubmissionError
+from autograder.errors import (
+    CallTimeout,
+    FunctionMissing,
+    SandboxDied,
+    StudentException,
+    SubmissionError,
+    library_not_allowed,
+)
 from grading_tests.diagnose import (
     CACHE_BLAME,
     CASE_RAISED,
@@ -26,7 +33,6 @@ from grading_tests.diagnose import (
     describe_case,
     describe_change,
     fp_warning_hint,
-    library_not_allowed,
 )
 from grading_tests.reference import KINK_MARGIN, relative_error
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
-from autograder.errors import ALLOWED_LIBRARIES, NOT_ALLOWED, library_not_allowed  # noqa: F401  (checks.py takes them from here)
+from autograder.errors import NOT_ALLOWED
 from grading_tests.reference import relative_error
 
 

@@ -348,11 +348,11 @@ def test_an_exception_says_which_case_raised_it():
 
 
 def test_a_missing_module_names_the_allowed_libraries():
-    from autograder.errors import FunctionMissing, StudentException
+    from autograder.errors import FunctionMissing, StudentException, library_not_allowed
 
     message = "`scipy` is not available in this assignment: use NumPy (allowed: numpy, torch, the standard library)"
-    assert d.library_not_allowed("No module named 'scipy.special'") == message
-    assert d.library_not_allowed("name 'x' is not defined") is None
+    assert library_not_allowed("No module named 'scipy.special'") == message
+    assert library_not_allowed("name 'x' is not defined") is None
     failure = checks.raised_in_case(StudentException("sigmoid", "ModuleNotFoundError", "No module named 'scipy'"), {})
     assert str(failure) == f"`sigmoid` raised ModuleNotFoundError: {message}."
     assert failure.signature == "library-not-allowed"

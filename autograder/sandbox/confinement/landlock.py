@@ -52,7 +52,7 @@ def readable_roots(trees, hidden) -> list[str]:
     """The paths to allow so that everything beneath ``trees`` is readable except what
     lies beneath ``hidden``: a tree that holds a hidden path is replaced by its entries
     (recursively), leaving the hidden ones out. Paths are resolved; missing ones dropped."""
-    return _split(trees, hidden)[0]
+    return split_roots(trees, hidden)[0]
 
 
 def listable_dirs(trees, hidden) -> list[str]:
@@ -61,10 +61,11 @@ def listable_dirs(trees, hidden) -> list[str]:
     trees' file names, never their contents): Python's import system lists a
     ``sys.path`` folder before it finds anything in it, so ``site-packages`` must stay
     listable when torch inside it is hidden."""
-    return _split(trees, hidden)[1]
+    return split_roots(trees, hidden)[1]
 
 
-def _split(trees, hidden) -> tuple[list[str], list[str]]:
+def split_roots(trees, hidden) -> tuple[list[str], list[str]]:
+    """``readable_roots`` and ``listable_dirs`` from one walk."""
     hidden = {os.path.realpath(p) for p in hidden}
     roots: list[str] = []
     split: list[str] = []

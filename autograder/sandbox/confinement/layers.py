@@ -81,8 +81,8 @@ def readable_trees(hidden: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str,
     the ``hidden`` trees beneath them (torch under ``/usr/local`` too, as on Gradescope),
     and the folders split around them, which it may only list. Remembered per
     ``hidden``: the template asks before it forks, so a sandbox does not walk again."""
-    trees = [*landlock.SYSTEM_READ, *interpreter_trees()]
-    return tuple(landlock.readable_roots(trees, hidden)), tuple(landlock.listable_dirs(trees, hidden))
+    read, listable = landlock.split_roots([*landlock.SYSTEM_READ, *interpreter_trees()], hidden)
+    return tuple(read), tuple(listable)
 
 
 def restrict(config: dict, scratch: str, private_mounts: bool, network_namespace: bool,
