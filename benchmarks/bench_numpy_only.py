@@ -45,7 +45,7 @@ def cpu_so_far(template: Template) -> float:
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     spent = children.ru_utime + children.ru_stime + process_cpu(template.process.pid)
     if template.numpy_only_template is not None:
-        spent += process_cpu(template.numpy_only_template.process.pid)
+        spent += process_cpu(template.numpy_only_template.pid)
     return spent
 
 

@@ -53,10 +53,13 @@ def warm_up(seed: int | None = None) -> None:
     if _warm and (seed is None or _prepared_for(seed)):
         return
     import numpy  # noqa: F401
+    import numpy.random  # noqa: F401 - NumPy loads it on first use: each child would, every test needs it
     import pytest  # noqa: F401
     import torch
 
     import autograder.inprocess  # noqa: F401
+    import autograder.notebooks.integrity  # noqa: F401 - every child scans its submission
+    import autograder.notebooks.untrusted  # noqa: F401 - and reads its notebooks
     import autograder.sandbox.client  # noqa: F401
     from autograder.grading import suite
     from autograder.notebooks.read import import_nbformat

@@ -24,9 +24,11 @@ orphaned onto the template is nobody's, and the next sweep of any channel kills 
 checks at start that this uid can read the interpreter and its packages and raises
 ``InstructorError`` if not. The template dies with the thread that started it
 (``PR_SET_PDEATHSIG``), so start it from one that outlives it, such as the main thread.
-``numpy_only``: by default (``None``) a torch-free companion template starts beside it
-(``numpy_only_template``; ``python -m autograder.sandbox.template FD --numpy-only``);
-``False`` runs without one (NumPy-only calls are then only watched from inside).
+``numpy_only``: by default (``None``) a torch-free companion template starts with it
+(``numpy_only_template``): the template process forks it once NumPy, matplotlib and
+IPython are imported and before torch is (``--companion FD``), so the two pay for one
+start; ``True`` starts a torch-free template alone (``--numpy-only``); ``False`` runs
+without one (NumPy-only calls are then only watched from inside).
 
 ``SandboxSubmission(template, notebooks, limits=None)``: ``notebooks`` maps a stem to
 its prepared cells (``notebooks.read.prepare_notebook``) or to the ``SubmissionError`` every
@@ -165,7 +167,7 @@ class Template:
 
     def __init__(self, limits: Limits = Limits(), hidden_paths=DEFAULT_HIDDEN, user: str | int | None = None,
                  python: str = sys.executable, numpy_only: bool | None = None, torch_paths=None,
-                 require_isolation: str | None = None):
+                 require_isolation: str | None = None, companion_of: socket.socket | None = None):
         if require_isolation is not None:
             try:
                 confinement.required_layers(require_isolation)
@@ -184,16 +186,6 @@ class Template:
         self.uid, self.gid = _resolve_user(user, self.root)
         self._lock = threading.Lock()
         self._control, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        # PYTHONHASHSEED: the same set and dict orders in every grading run.
-        env = {key: os.environ[key] for key in KEPT_ENVIRONMENT if key in os.environ}
-        env.update(PYTHONHASHSEED="0", OMP_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONPATH=str(PROJECT_ROOT))
-        env.update(FORK_FRIENDLY_MEMORY)
-        self.process = subprocess.Popen(
-            [python, "-m", "autograder.sandbox.template", str(child_end.fileno()),
-             *(["--numpy-only"] if numpy_only else [])],
-            pass_fds=[child_end.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            start_new_session=True, cwd="/", env=env)
-        child_end.close()
         self._owner = os.getpid()  # Popen.poll only works in the process that started it
         self._asked = 0
         self._replies: dict[str, dict] = {}  # answered requests not yet awaited, by tag
@@ -201,15 +193,34 @@ class Template:
         self._is_channel = False
         self.isolation: dict | None = None  # what a sandbox's confinement applied (from the probe)
         #: Where NumPy-only calls run: a template that never imported torch, whose sandboxes
-        #: cannot see torch's files (so no student code in them can load it).
+        #: cannot see torch's files (so no student code in them can load it). By default
+        #: the template process forks it before importing torch (``--companion``).
         self.numpy_only_template: Template | None = None
-        if numpy_only is None:
-            try:
-                self.numpy_only_template = Template(limits, hidden_paths, user, python, numpy_only=True,
-                                                    torch_paths=torch_paths, require_isolation=require_isolation)
-            except BaseException:
-                self.close()
-                raise
+        self.process: subprocess.Popen | None = None  # None: the companion, forked by the template
+        self._pid: int | None = None
+        if companion_of is not None:
+            self._control = companion_of
+            return
+        companion = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) if numpy_only is None else None
+        # PYTHONHASHSEED: the same set and dict orders in every grading run.
+        env = {key: os.environ[key] for key in KEPT_ENVIRONMENT if key in os.environ}
+        env.update(PYTHONHASHSEED="0", OMP_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONPATH=str(PROJECT_ROOT))
+        env.update(FORK_FRIENDLY_MEMORY)
+        try:
+            self.process = subprocess.Popen(
+                [python, "-m", "autograder.sandbox.template", str(child_end.fileno()),
+                 *(["--numpy-only"] if numpy_only else []),
+                 *(["--companion", str(companion[1].fileno())] if companion else [])],
+                pass_fds=[child_end.fileno(), *([companion[1].fileno()] if companion else [])],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True, cwd="/", env=env)
+        finally:
+            child_end.close()
+            if companion:
+                companion[1].close()
+        if companion:
+            self.numpy_only_template = Template(limits, hidden_paths, user, python, numpy_only=True,
+                                                torch_paths=torch_paths, require_isolation=require_isolation,
+                                                companion_of=companion[0])
 
     # -- lifecycle
 
@@ -234,6 +245,7 @@ class Template:
             if "ready" not in reply:
                 raise InstructorError(f"the sandbox template did not start: {reply.get('error', reply)}")
             self._ready = True
+            self._pid = reply["ready"]
             self.isolation = self._probe()
             if self.require_isolation is not None and not confinement.meets(self.isolation["layers"],
                                                                             self.require_isolation):
@@ -253,11 +265,18 @@ class Template:
         ``"no-namespaces: uid+landlock+seccomp+cgroups"``...), once it is ready."""
         return self.isolation["level"] if self.isolation else None
 
+    @property
+    def pid(self) -> int | None:
+        """The template process's pid (the companion's: once it is ready)."""
+        return self.process.pid if self.process is not None else self._pid
+
     def alive(self) -> bool:
         """Whether the template process runs (also right in a forked grading worker), and
         its torch-free companion if it has one."""
         if self.numpy_only_template is not None and not self.numpy_only_template.alive():
             return False
+        if self.process is None:  # the companion: the template is its parent, and reaps it
+            return self._pid is None or alive(self._pid)
         if os.getpid() == self._owner:
             return self.process.poll() is None
         return alive(self.process.pid)
@@ -293,7 +312,9 @@ class Template:
     def close(self) -> None:
         if self.numpy_only_template is not None:
             self.numpy_only_template.close()
-        if self._is_channel or os.getpid() != self._owner:  # a channel, or a forked worker's copy
+        # A channel, a forked worker's copy, or the companion (it ends with its socket,
+        # and the template, which closes next, reaps it).
+        if self._is_channel or os.getpid() != self._owner or self.process is None:
             self._control.close()
             return
         if self.process.poll() is None:

@@ -17,6 +17,15 @@ starts, even a ``setsid`` grandchild whose parent died, is reparented to it, so
 ``kill_tree`` finds it in ``/proc``. When the grader closes the control socket (or
 dies), the template kills every descendant and exits.
 
+``--companion FD2`` (how the grader starts it): the torch-free companion template
+(``--numpy-only``'s, which serves NumPy-only calls) is forked from this process once
+what both hold (NumPy, matplotlib, IPython, the sandbox's own code) is imported and
+before torch is: the companion never held torch, and the two share one start instead
+of importing the same libraries twice side by side. The companion serves ``FD2`` as
+its own template (``_Template``) with the stand-in of ``autograder.sandbox.notorch``;
+this template leaves it out of everything it does to its own children, and it dies
+with this template (``PR_SET_PDEATHSIG``).
+
 Each forked sandbox runs ``autograder.sandbox.server.serve``.
 """
 
@@ -46,6 +55,18 @@ def warm_up(numpy_only: bool = False) -> None:
         from autograder.sandbox import notorch
 
         notorch.install()
+    import_common()
+    if not numpy_only:
+        import_torch()
+    finish_warm_up()
+
+
+#: The packages a torch-free template must never have imported.
+TORCH_PACKAGES = ("torch", "torchvision", "functorch")
+
+
+def import_common() -> None:
+    """What both templates hold: everything notebooks use but torch."""
     os.environ["MPLBACKEND"] = "Agg"
     import matplotlib
 
@@ -56,9 +77,6 @@ def warm_up(numpy_only: bool = False) -> None:
     import numpy.linalg  # noqa: F401 - privilege drop, which may not read them
     import numpy.random  # noqa: F401
     import numpy.testing  # noqa: F401
-    if not numpy_only:
-        import torch  # noqa: F401
-        import torch.overrides  # noqa: F401
     from IPython.core.interactiveshell import InteractiveShell  # noqa: F401
 
     import autograder.sandbox.cells  # noqa: F401
@@ -71,6 +89,14 @@ def warm_up(numpy_only: bool = False) -> None:
     for namespaces in (False, True):  # built here once, only loaded by each sandbox
         seccomp.prepare(network=namespaces, signals=namespaces)
 
+
+def import_torch() -> None:
+    import torch  # noqa: F401
+    import torch.overrides  # noqa: F401
+
+
+def finish_warm_up() -> None:
+    """The last step of a template's start, after its imports."""
     global _pristine_shell
     _pristine_shell = _build_shell()
     # What the template imported lives as long as every sandbox: a student's garbage
@@ -109,18 +135,68 @@ def _build_shell():
 
 def main(argv: list[str]) -> int:
     control = socket.socket(fileno=int(argv[0]))
+    companion = int(argv[argv.index("--companion") + 1]) if "--companion" in argv[1:] else None
+    numpy_only = "--numpy-only" in argv[1:]
     from autograder.sandbox.limits import prctl
 
-    prctl(_PR_SET_CHILD_SUBREAPER, 1)
     prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the grader
     try:
-        warm_up(numpy_only="--numpy-only" in argv[1:])
+        if numpy_only:
+            warm_up(numpy_only=True)
+        else:
+            import_common()
+            if companion is not None:
+                companion = _fork_companion(control, companion)
+            import_torch()
+            finish_warm_up()
     except BaseException as error:  # noqa: BLE001 - reported to the grader as text
         control.send(_message({"error": f"the template could not import what notebooks need: {error!r}"}))
         return 1
-    from autograder.sandbox.confinement.cgroups import Cgroups
+    return _serve(control, companion)
 
-    template = _Template(control, Cgroups())
+
+def _fork_companion(control: socket.socket, fd: int) -> int:
+    """Fork the torch-free companion template, which serves ``fd``: its pid (the
+    companion itself never returns from here)."""
+    loaded = [name for name in sys.modules if name.split(".")[0] in TORCH_PACKAGES]
+    if loaded:
+        raise RuntimeError(f"{loaded[0]} was imported before the torch-free template was forked")
+    from autograder.sandbox.limits import prctl
+
+    pid = os.fork()
+    if pid != 0:
+        os.close(fd)
+        return pid
+    status = 1
+    try:
+        control.close()
+        companion = socket.socket(fileno=fd)
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the template, and so with the grader
+        if os.getppid() == 1:  # the template died before the line above
+            return 0
+        try:
+            from autograder.sandbox import notorch
+
+            notorch.install()
+            finish_warm_up()
+        except BaseException as error:  # noqa: BLE001 - reported to the grader as text
+            companion.send(_message({"error": f"the torch-free template could not start: {error!r}"}))
+            return 0
+        status = _serve(companion, None)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+
+
+def _serve(control: socket.socket, companion: int | None) -> int:
+    """Report ready on ``control`` and serve it until the grader closes it.
+    ``companion``: the torch-free template forked from this one (not a sandbox)."""
+    from autograder.sandbox.confinement.cgroups import Cgroups
+    from autograder.sandbox.limits import prctl
+
+    prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    template = _Template(control, Cgroups(), companion)
     control.send(_message({"ready": os.getpid(), "cgroups": template.cgroups.applied,
                            "cgroups_missing": template.cgroups.unavailable}))
     try:
@@ -128,7 +204,7 @@ def main(argv: list[str]) -> int:
     finally:
         for channel in list(template.channels.values()):
             template.kill_tree(channel, list(channel.sandboxes))
-        _reap_all()  # leave no zombie to whoever inherits them
+        _reap_all()  # leave no zombie to whoever inherits them (the companion ends with its socket)
         template.tidy()
         template.cgroups.close()
     return 0
@@ -138,9 +214,11 @@ def _reap_all() -> None:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         try:
-            os.waitpid(-1, 0)
+            pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
+        if pid == 0:
+            time.sleep(0.005)
 
 
 def _message(value) -> bytes:
@@ -170,7 +248,8 @@ class _Template:
     closes, everything ends; when another channel closes, its sandboxes are killed.
     """
 
-    def __init__(self, control: socket.socket, cgroups):
+    def __init__(self, control: socket.socket, cgroups, companion: int | None = None):
+        self.companion = companion  # the torch-free template forked from this one: no sandbox
         self.owner = _Channel(control)
         self.channels: dict[int, _Channel] = {control.fileno(): self.owner}
         self.uids: dict[int, int] = {}  # sandbox -> its private uid (as root)
@@ -288,6 +367,9 @@ class _Template:
                 self.untidy.discard(pid)
 
     def _reaped(self, pid: int, status: int) -> None:
+        if pid == self.companion:  # it ended (its grader is gone): the grader sees it
+            self.companion = None
+            return
         self.untidy.add(pid)
         for channel in self.channels.values():
             if pid in channel.sandboxes:
@@ -356,7 +438,8 @@ class _Template:
             for pid in mine:  # whatever left the tree and changed uid is still in the groups
                 owned |= self.cgroups.members(pid) - killed - exiting
             every_sandbox = self.sandboxes
-            roots = doomed | {pid for pid in children.get(me, ()) if pid not in every_sandbox}
+            roots = doomed | {pid for pid in children.get(me, ())
+                              if pid not in every_sandbox and pid != self.companion}
             if wait:
                 victims = (subtrees(children, roots) | owned) - {me}
             else:  # what the killed ones forked before the signal reached them, too

@@ -150,3 +150,14 @@ def test_torchs_files_are_invisible_to_a_numpy_only_call(submit, template):
     nb = submit(nb=cells).notebook("nb")
     assert nb.call("listing", folders, numpy_only=True) == [[] for _ in folders]
     assert nb.call("listing", folders[:1])[0]  # the usual sandbox has torch
+
+
+def test_a_numpy_only_call_runs_where_torch_was_never_loaded(submit):
+    """The torch-free template is forked from the template before torch is imported:
+    no torch library is mapped in its sandboxes (the kernel's own list of what the
+    process holds), while the usual sandbox holds it."""
+    cells = ["def torch_mapped():\n    with open('/proc/self/maps') as maps:\n"
+             "        return sorted({line.split()[-1].rsplit('/', 1)[-1] for line in maps if 'libtorch' in line})\n"]
+    nb = submit(nb=cells).notebook("nb")
+    assert nb.call("torch_mapped", numpy_only=True) == []
+    assert "libtorch_cpu.so" in nb.call("torch_mapped")
