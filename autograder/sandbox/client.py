@@ -241,6 +241,9 @@ class Template:
         if self._ready:
             return
         try:
+            if self.numpy_only_template is not None:
+                # Ready (and probed) while this one still imports torch.
+                self.numpy_only_template.wait_ready()
             reply = self._receive(TEMPLATE_START_TIMEOUT, "start")
             if "ready" not in reply:
                 raise InstructorError(f"the sandbox template did not start: {reply.get('error', reply)}")
@@ -253,8 +256,6 @@ class Template:
                     f"the sandbox's confinement here is {self.level!r}, below the required "
                     f"{self.require_isolation!r} (--require-isolation): nothing was graded. "
                     f"{describe_missing(self.isolation)}")
-            if self.numpy_only_template is not None:
-                self.numpy_only_template.wait_ready()
         except BaseException:
             self.close()
             raise

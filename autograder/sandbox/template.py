@@ -91,8 +91,10 @@ def import_common() -> None:
 
 
 def import_torch() -> None:
-    import torch  # noqa: F401
+    import torch
     import torch.overrides  # noqa: F401
+
+    torch.manual_seed(0)  # loads what seeding loads (CUDA's, MPS's), once; each sandbox reseeds the CPU's
 
 
 def finish_warm_up() -> None:
