@@ -59,8 +59,11 @@ class Handle:
         return wrap(self._transport, self._transport.getitem(self._ref.id, unwrap(key)))
 
     def __iter__(self):
-        for index in range(len(self)):
-            yield self[index]
+        """What ``len`` and ``[0], [1], ...`` give, fetched in one request."""
+        values = self._transport.items(self._ref.id)
+        if type(values) is not list:
+            raise NotPlainData(f"iter({self._ref.type_name})", "its items came back as something else than a list")
+        return iter([wrap(self._transport, value) for value in values])
 
     def __repr__(self) -> str:
         return f"<Handle {self._ref.type_name} #{self._ref.id}>"

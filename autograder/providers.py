@@ -38,6 +38,8 @@ class Transport(Protocol):
 
     def getitem(self, ref_id: int, key: Any) -> Any: ...
 
+    def items(self, ref_id: int) -> list: ...
+
 
 @runtime_checkable
 class Provider(Protocol):

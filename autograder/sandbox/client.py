@@ -770,6 +770,9 @@ class _SandboxTransport:
     def getitem(self, ref_id: int, key) -> Any:
         return self._request(f"{self._type(ref_id)}[...]", sandbox_request("getitem", id=ref_id, key=key))
 
+    def items(self, ref_id: int) -> list:
+        return self._request(f"{self._type(ref_id)}[...]", sandbox_request("items", id=ref_id))
+
     # -- requests
 
     def _request(self, label: str, request: dict) -> Any:
@@ -1107,6 +1110,9 @@ class _Router:
 
     def getitem(self, ref_id: int, key) -> Any:
         return self._owner(ref_id).getitem(ref_id, key)
+
+    def items(self, ref_id: int) -> list:
+        return self._owner(ref_id).items(ref_id)
 
 
 def _handle_paths(value: Any, path: tuple = ()):

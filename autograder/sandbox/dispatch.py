@@ -136,6 +136,20 @@ class Dispatcher:
         getitem = lambda obj, k: obj[k]  # noqa: E731
         return self.to_plain(self._invoke(label, getitem, (target, self._resolve(key, False)), {}, False), label)
 
+    def items(self, ref_id: int) -> list:
+        """``[obj[0], obj[1], ...]`` up to ``len(obj)``: iterating a handle (the layers of
+        an ``nn.Sequential``) in one request instead of one per item. The items share one
+        budget of ``MAX_ITEMS`` values, as one result does."""
+        target = self._lookup(ref_id)
+        count = self.len(ref_id)
+        label = f"{self._label(ref_id)}[...]"
+        if count > MAX_ITEMS:
+            raise NotPlainData(label, f"more than {MAX_ITEMS} items")
+        getitem = lambda obj, k: obj[k]  # noqa: E731
+        budget = [MAX_ITEMS]
+        return [self.to_plain(self._invoke(label, getitem, (target, index), {}, False), label, budget=budget)
+                for index in range(count)]
+
     # -- plain data --------------------------------------------------------------------
 
     def to_plain(self, value: Any, function: str, depth: int = 0, budget: list | None = None,

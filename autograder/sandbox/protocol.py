@@ -14,7 +14,7 @@ from typing import Literal, get_args
 TemplateOp = Literal["spawn", "channel", "status", "kill_tree", "sweep"]
 #: What the grader asks a sandbox (``server._Server.answer``): ``run`` the notebook's
 #: cells, then the ``Dispatcher``'s calls.
-SandboxOp = Literal["run", "call", "reference_function", "getattr", "call_handle", "len", "getitem"]
+SandboxOp = Literal["run", "call", "reference_function", "getattr", "call_handle", "len", "getitem", "items"]
 TEMPLATE_OPS: tuple[str, ...] = get_args(TemplateOp)
 SANDBOX_OPS: tuple[str, ...] = get_args(SandboxOp)
 

@@ -208,6 +208,8 @@ class _Server:
             return dispatcher.call_handle(request["id"], request["args"], request["kwargs"])
         if op == "len":
             return dispatcher.len(request["id"])
+        if op == "items":
+            return dispatcher.items(request["id"])
         if op == "getitem":
             return dispatcher.getitem(request["id"], request["key"])
         raise ValueError(f"unknown request {op!r}")

@@ -111,6 +111,28 @@ def test_torch_modules_are_handles_whose_tensors_arrive_as_arrays(submit):
     assert type(weight) is np.ndarray and weight.shape == (3, 2) and weight.dtype == np.float64
 
 
+def test_iterating_a_handle_gives_its_items_in_one_request_and_the_students_errors(submit):
+    cells = ["import torch\ndef model():\n"
+             "    return torch.nn.Sequential(torch.nn.Linear(2, 3).double(), torch.nn.ReLU(), torch.nn.Sigmoid())\n"
+             "class Broken:\n    def __len__(self):\n        return 3\n"
+             "    def __getitem__(self, i):\n        if i == 1:\n            raise IndexError('no second item')\n"
+             "        return i\n"
+             "def broken():\n    return Broken()\n"]
+    submission = submit(n03=cells)
+    nb = submission.notebook("n03")
+    net = nb.model()
+    transport = getattr(nb._transport, "main", nb._transport)  # the notebook's usual sandbox
+    sent = []
+    real = transport._send_request
+    transport._send_request = lambda label, request: sent.append(request["op"]) or real(label, request)
+    layers = [layer for layer in net]  # as the hidden tests iterate (list() would ask len() too)
+    assert sent == ["items"]
+    assert [layer.handle_type.rsplit(".", 1)[1] for layer in layers] == ["Linear", "ReLU", "Sigmoid"]
+    assert layers[0].weight.shape == (3, 2)
+    with pytest.raises(StudentException, match="no second item"):
+        [item for item in nb.broken()]
+
+
 def test_reference_function_is_usable_in_the_sandbox_and_gives_values_only(submit):
     cells = ["import numpy as np\ndef numerical_gradient(f, x, eps=1e-6):\n"
              "    g = np.zeros_like(x)\n    for i in np.ndindex(x.shape):\n        old = x[i]\n"
