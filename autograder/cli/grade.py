@@ -34,6 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds one notebook cell may run (default 30)")
     parser.add_argument("--call-timeout", type=float, default=None, metavar="S",
                         help="seconds one call of a student function may run (default 10)")
+    parser.add_argument("--notebook-seconds", type=float, default=None, metavar="S",
+                        help="seconds all of one notebook's cells may run, restarts included; past them the "
+                             "notebook is given up and its tests fail (default 60)")
+    parser.add_argument("--submission-seconds", type=float, default=None, metavar="S",
+                        help="seconds one submission may run in all, cells and calls; past them its remaining "
+                             "calls fail at once (default 120)")
     options.add_seed(parser, reported=True)
     options.add_visibility(parser)
     parser.add_argument("--nbgrader", action="store_true",
@@ -65,9 +71,13 @@ def check_shard(args: argparse.Namespace) -> None:
                               "`python -m autograder merge OUT --nbgrader SUBMITTED` writes it once")
 
 
+#: The time limits ``--cell-timeout``... set (``sandbox.limits.Limits``' fields).
+TIME_LIMITS = ("cell_timeout", "call_timeout", "notebook_seconds", "submission_seconds")
+
+
 def run(args: argparse.Namespace) -> int:
     options.check_jobs(args)
-    for name in ("cell_timeout", "call_timeout"):
+    for name in TIME_LIMITS:
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise InstructorError(f"--{name.replace('_', '-')} must be positive")
     already = 0
@@ -77,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         already = len(shards.finished(args.out, mine, args.seed))
     course_root = nbgrader_course(args.path) if args.nbgrader else None
     reports = grade_path(args.path, args.out, seed=args.seed, jobs=args.jobs, in_process=args.in_process,
-                         limits=default_limits(args.cell_timeout, args.call_timeout),
+                         limits=default_limits(**{name: getattr(args, name) for name in TIME_LIMITS}),
                          require_isolation=args.require_isolation, shard=args.shard,
                          visibility=args.visibility)
     print(results.score_table(reports))

@@ -17,10 +17,13 @@ from autograder import paths
 IN_PROCESS = "in-process (unsafe: trusted code only)"
 
 
-def default_limits(cell_timeout: float | None = None, call_timeout: float | None = None):
+def default_limits(cell_timeout: float | None = None, call_timeout: float | None = None,
+                   notebook_seconds: float | None = None, submission_seconds: float | None = None):
+    """The sandbox's limits, with the time limits the instructor set (``None``: the default)."""
     from autograder.sandbox.limits import Limits
 
-    overrides = {"cell_timeout": cell_timeout, "call_timeout": call_timeout}
+    overrides = {"cell_timeout": cell_timeout, "call_timeout": call_timeout,
+                 "notebook_seconds": notebook_seconds, "submission_seconds": submission_seconds}
     return Limits(**{key: float(value) for key, value in overrides.items() if value is not None})
 
 
