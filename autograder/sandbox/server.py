@@ -82,7 +82,7 @@ def _private_environment(home: str) -> None:
 
         torch.set_num_threads(1)  # cores are shared by every sandbox; also keeps sums reproducible
         # The CPU's generator: what ``torch.manual_seed`` seeds here, where there is no GPU
-        # (the template called that once, which set up the others and costs 2-4 ms a call).
+        # (the template called that once; it also sets up the GPU back-ends, every time).
         torch.default_generator.manual_seed(0)
 
 
