@@ -185,7 +185,6 @@ class Template:
         self.root = os.geteuid() == 0
         self.uid, self.gid = _resolve_user(user, self.root)
         self._lock = threading.Lock()
-        self._control, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._owner = os.getpid()  # Popen.poll only works in the process that started it
         self._asked = 0
         self._replies: dict[str, dict] = {}  # answered requests not yet awaited, by tag
@@ -201,6 +200,7 @@ class Template:
         if companion_of is not None:
             self._control = companion_of
             return
+        self._control, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         companion = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) if numpy_only is None else None
         # PYTHONHASHSEED: the same set and dict orders in every grading run.
         env = {key: os.environ[key] for key in KEPT_ENVIRONMENT if key in os.environ}

@@ -64,6 +64,11 @@ def type_name(value: Any) -> str:
     return qualname if module == "builtins" else f"{module}.{qualname}"
 
 
+def _getitem(obj, key):
+    """``obj[key]``, as the student's object answers it (run through ``Dispatcher._invoke``)."""
+    return obj[key]
+
+
 class Dispatcher:
     """Answers calls into one notebook's namespace."""
 
@@ -133,8 +138,7 @@ class Dispatcher:
     def getitem(self, ref_id: int, key: Any) -> Any:
         target = self._lookup(ref_id)
         label = f"{self._label(ref_id)}[...]"
-        getitem = lambda obj, k: obj[k]  # noqa: E731
-        return self.to_plain(self._invoke(label, getitem, (target, self._resolve(key, False)), {}, False), label)
+        return self.to_plain(self._invoke(label, _getitem, (target, self._resolve(key, False)), {}, False), label)
 
     def items(self, ref_id: int) -> list:
         """``[obj[0], obj[1], ...]`` up to ``len(obj)``: iterating a handle (the layers of
@@ -145,9 +149,8 @@ class Dispatcher:
         label = f"{self._label(ref_id)}[...]"
         if count > MAX_ITEMS:
             raise NotPlainData(label, f"more than {MAX_ITEMS} items")
-        getitem = lambda obj, k: obj[k]  # noqa: E731
         budget = [MAX_ITEMS]
-        return [self.to_plain(self._invoke(label, getitem, (target, index), {}, False), label, budget=budget)
+        return [self.to_plain(self._invoke(label, _getitem, (target, index), {}, False), label, budget=budget)
                 for index in range(count)]
 
     # -- plain data --------------------------------------------------------------------

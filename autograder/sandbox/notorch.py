@@ -53,9 +53,12 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 def install() -> None:
-    """Make ``import torch`` give the stand-in in this process (a torch-free template)."""
-    if "torch" in sys.modules and not getattr(sys.modules["torch"], "__notorch__", False):
-        raise RuntimeError("torch is already imported: this process cannot be made NumPy-only")
+    """Make ``import torch`` give the stand-in in this process (a torch-free template);
+    refused where torch (or a package of it) was really imported already."""
+    loaded = [name for name, module in sys.modules.items()
+              if name.split(".")[0] in _Finder.PACKAGES and not getattr(module, "__notorch__", False)]
+    if loaded:
+        raise RuntimeError(f"{loaded[0]} is already imported: this process cannot be made NumPy-only")
     sys.meta_path.insert(0, _Finder())
 
 

@@ -61,10 +61,6 @@ def warm_up(numpy_only: bool = False) -> None:
     finish_warm_up()
 
 
-#: The packages a torch-free template must never have imported.
-TORCH_PACKAGES = ("torch", "torchvision", "functorch")
-
-
 def import_common() -> None:
     """What both templates hold: everything notebooks use but torch."""
     os.environ["MPLBACKEND"] = "Agg"
@@ -137,7 +133,8 @@ def _build_shell():
 
 def main(argv: list[str]) -> int:
     control = socket.socket(fileno=int(argv[0]))
-    companion = int(argv[argv.index("--companion") + 1]) if "--companion" in argv[1:] else None
+    companion_fd = int(argv[argv.index("--companion") + 1]) if "--companion" in argv[1:] else None
+    companion_pid = None
     numpy_only = "--numpy-only" in argv[1:]
     from autograder.sandbox.limits import prctl
 
@@ -147,24 +144,20 @@ def main(argv: list[str]) -> int:
             warm_up(numpy_only=True)
         else:
             import_common()
-            if companion is not None:
-                companion = _fork_companion(control, companion)
+            if companion_fd is not None:
+                companion_pid = _fork_companion(control, companion_fd)
             import_torch()
             finish_warm_up()
     except BaseException as error:  # noqa: BLE001 - reported to the grader as text
         control.send(_message({"error": f"the template could not import what notebooks need: {error!r}"}))
         return 1
-    return _serve(control, companion)
+    return _serve(control, companion_pid)
 
 
 def _fork_companion(control: socket.socket, fd: int) -> int:
-    """Fork the torch-free companion template, which serves ``fd``: its pid (the
-    companion itself never returns from here)."""
-    loaded = [name for name in sys.modules if name.split(".")[0] in TORCH_PACKAGES]
-    if loaded:
-        raise RuntimeError(f"{loaded[0]} was imported before the torch-free template was forked")
-    from autograder.sandbox.limits import prctl
-
+    """Fork the torch-free companion template, which serves ``fd``: its pid. The
+    companion itself never returns from here. ``notorch.install`` refuses to make it
+    torch-free if torch was imported before the fork (the grader is then told why)."""
     pid = os.fork()
     if pid != 0:
         os.close(fd)
@@ -172,23 +165,28 @@ def _fork_companion(control: socket.socket, fd: int) -> int:
     status = 1
     try:
         control.close()
-        companion = socket.socket(fileno=fd)
-        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the template, and so with the grader
-        if os.getppid() == 1:  # the template died before the line above
-            return 0
-        try:
-            from autograder.sandbox import notorch
-
-            notorch.install()
-            finish_warm_up()
-        except BaseException as error:  # noqa: BLE001 - reported to the grader as text
-            companion.send(_message({"error": f"the torch-free template could not start: {error!r}"}))
-            return 0
-        status = _serve(companion, None)
+        status = _companion_main(socket.socket(fileno=fd))
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)
+
+
+def _companion_main(control: socket.socket) -> int:
+    """The forked companion: become torch-free, finish starting, serve ``control``."""
+    from autograder.sandbox import notorch
+    from autograder.sandbox.limits import prctl
+
+    prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the template, and so with the grader
+    if os.getppid() == 1:  # the template died before the line above
+        return 1
+    try:
+        notorch.install()
+        finish_warm_up()
+    except BaseException as error:  # noqa: BLE001 - reported to the grader as text
+        control.send(_message({"error": f"the torch-free template could not start: {error!r}"}))
+        return 1
+    return _serve(control, None)
 
 
 def _serve(control: socket.socket, companion: int | None) -> int:

@@ -161,3 +161,21 @@ def test_a_numpy_only_call_runs_where_torch_was_never_loaded(submit):
     nb = submit(nb=cells).notebook("nb")
     assert nb.call("torch_mapped", numpy_only=True) == []
     assert "libtorch_cpu.so" in nb.call("torch_mapped")
+
+
+@pytest.mark.parametrize("package", ["torch", "functorch"])
+def test_a_process_that_imported_torch_cannot_be_made_numpy_only(package):
+    """What the companion template checks once forked: any real package of torch already
+    in the process refuses the stand-in (and so the torch-free template's start)."""
+    import subprocess
+    import sys
+
+    from autograder.paths import PROJECT_ROOT
+
+    code = (f"import {package}\nfrom autograder.sandbox import notorch\n"
+            "try:\n    notorch.install()\nexcept RuntimeError as error:\n    print(error)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.endswith(" is already imported: this process cannot be made NumPy-only\n"), done.stdout
+    assert done.stdout.split(".")[0].split()[0] in ("torch", "functorch"), done.stdout
