@@ -15,31 +15,21 @@ penalty the plugin gave.
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from autograder.paths import NOTEBOOKS, PROJECT_ROOT
 from autograder.cli import main
+from nbgrader_cli import nbgrader
 
 pytestmark = pytest.mark.slow
 
-VENV_BIN = str(Path(sys.executable).parent)
 SOURCE = PROJECT_ROOT / "source" / "backprop"
 COURSE_ID = "backprop-course"
 SEED = "5"
-
-
-def nbgrader(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""))  # alembic
-    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return done
 
 
 def make_course(root: Path, extra_config: str = "") -> Path:

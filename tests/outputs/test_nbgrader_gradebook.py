@@ -1,28 +1,15 @@
 """Autograded scores land in a real nbgrader course's gradebook, beside the derivation."""
 
 import csv
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from autograder.cli import main
 from autograder.paths import PROJECT_ROOT, SOURCE_DIR
+from nbgrader_cli import nbgrader
 
 pytestmark = pytest.mark.slow  # runs nbgrader on a course
-
-VENV_BIN = str(Path(sys.executable).parent)
-
-
-def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""))  # alembic
-    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return done
 
 
 @pytest.fixture(scope="module")
