@@ -42,8 +42,10 @@ _warm = False
 
 
 def warm_up(seed: int | None = None) -> None:
-    """Import what every child needs, once, in the parent: torch, nbformat, both
-    providers and the hidden tests themselves, so a forked child starts ready.
+    """Import what every child needs, once, in the parent: torch, both providers and
+    the hidden tests themselves, so a forked child starts ready. (Not nbformat: the
+    notebooks are read as plain JSON, and only a child given an older notebook
+    format imports it, for its upgrades.)
 
     ``seed``: also configure pytest and collect the hidden tests for that seed
     (``suite.prepare``), so each child only runs them (every submission of a batch
@@ -62,9 +64,6 @@ def warm_up(seed: int | None = None) -> None:
     import autograder.notebooks.untrusted  # noqa: F401 - and reads its notebooks
     import autograder.sandbox.client  # noqa: F401
     from autograder.grading import suite
-    from autograder.notebooks.read import import_nbformat
-
-    import_nbformat()  # without the module that makes importing it take seconds
     # Children grade one small submission each; one thread apiece keeps `--jobs`
     # children from fighting over the cores (and forked OpenMP pools from hanging).
     torch.set_num_threads(1)

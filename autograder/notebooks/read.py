@@ -38,8 +38,9 @@ def import_nbformat():
     return nbformat
 
 
-def read_notebook(path: Path, stem: str):
-    """Read a submitted notebook as nbformat v4; any problem is a ``NotebookMissing``.
+def read_notebook(path: Path, stem: str) -> dict:
+    """Read a submitted notebook as a version 4 notebook (a dict); any problem is a
+    ``NotebookMissing``.
 
     The file is the student's: it is read through ``autograder.notebooks.untrusted`` (no
     link, FIFO or device followed, a size cap, no input that can raise past the parser),
@@ -63,10 +64,12 @@ def read_notebook(path: Path, stem: str):
     return notebook
 
 
-def _plain_v4(data: dict):
-    """A well-formed version 4 notebook as a ``NotebookNode``, without nbformat's schema
-    validation (a cost paid four times per submission); ``None`` for anything else,
-    which goes through nbformat (its upgrades)."""
+def _plain_v4(data) -> dict | None:
+    """``data`` itself when it is a well-formed version 4 notebook in what grading reads
+    (cell types, sources, metadata), without nbformat's schema validation: importing
+    nbformat (jsonschema) is a quarter of a second of the grader's start, and validating
+    a cost paid four times per submission. ``None`` for anything else, which goes
+    through nbformat (its upgrades and its checks)."""
     if type(data) is not dict or data.get("nbformat") != 4 or type(data.get("metadata")) is not dict:
         return None
     cells = data.get("cells")
@@ -78,16 +81,17 @@ def _plain_v4(data: dict):
         source = cell.get("source")
         if not (type(source) is str or (type(source) is list and all(type(line) is str for line in source))):
             return None
-    return import_nbformat().from_dict(data)
+    return data
 
 
 #: The instructor's notebooks, read once per process (keyed by path, size and time).
 _SOURCES: dict[tuple, object] = {}
 
 
-def read_source_notebook(path: Path):
-    """Read one of the instructor's notebooks; a problem is the instructor's to fix.
-    The grader reads them before grading and every submission's child reuses them."""
+def read_source_notebook(path: Path) -> dict:
+    """Read one of the instructor's notebooks (a version 4 notebook, as a dict); a
+    problem is the instructor's to fix. The grader reads them before grading and every
+    submission's child reuses them."""
     try:
         info = os.stat(path)
     except OSError:
@@ -101,11 +105,13 @@ def read_source_notebook(path: Path):
     return notebook
 
 
-def _read_source(path: Path):
-    nbformat = import_nbformat()
-
+def _read_source(path: Path) -> dict:
     try:
-        return nbformat.read(str(path), as_version=4)
+        with open(path, encoding="utf-8") as file:
+            plain = _plain_v4(json.load(file))
+        if plain is not None:
+            return plain
+        return import_nbformat().read(str(path), as_version=4)  # upgraded and checked
     except FileNotFoundError:
         raise InstructorError(f"source notebook not found: {path}") from None
     except Exception as error:
@@ -140,11 +146,11 @@ def merge_with_source(submission, source) -> list[str]:
     A locked cell the student deleted is put back after the cell that precedes it in
     the source, so a deleted import cell cannot break (or excuse) what follows.
     """
-    source_cells = [cell for cell in source.cells if cell.get("cell_type") == "code"]
+    source_cells = [cell for cell in source["cells"] if cell.get("cell_type") == "code"]
     locked = {grade_id(cell): cell for cell in source_cells if grade_id(cell) and _is_locked(cell)}
     merged: list[tuple[str | None, str, bool]] = []  # (grade_id, code, skip)
     seen: set[str] = set()
-    for cell in submission.cells:
+    for cell in submission["cells"]:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         cell_id = grade_id(cell)
@@ -171,7 +177,7 @@ def merge_with_source(submission, source) -> list[str]:
 def locked_sources(source_path: Path) -> frozenset[str]:
     """The code of the instructor's locked cells (what a merged notebook takes from them)."""
     source = read_source_notebook(Path(source_path))
-    return frozenset(cell_source(cell) for cell in source.cells
+    return frozenset(cell_source(cell) for cell in source["cells"]
                      if cell.get("cell_type") == "code" and grade_id(cell) and _is_locked(cell))
 
 
@@ -182,7 +188,7 @@ def prepare_notebook(submission_path: Path, source_path: Path | None) -> list[st
     stem = Path(submission_path).stem
     submission = read_notebook(Path(submission_path), stem)
     if source_path is None:
-        cells = [cell_source(cell) for cell in submission.cells
+        cells = [cell_source(cell) for cell in submission["cells"]
                  if isinstance(cell, dict) and cell.get("cell_type") == "code"]
     else:
         cells = merge_with_source(submission, read_source_notebook(Path(source_path)))
