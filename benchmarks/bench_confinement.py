@@ -67,11 +67,6 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=40)
     args = parser.parse_args(argv)
-    from autograder.sandbox.client import FORK_FRIENDLY_MEMORY
-
-    if any(os.environ.get(name) != value for name, value in FORK_FRIENDLY_MEMORY.items()):
-        # Allocate as the template does (huge pages), which is what a sandbox's fork copies.
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **FORK_FRIENDLY_MEMORY})
     import numpy  # noqa: F401 - the template's weight, which a fork copies the page tables of
     import torch  # noqa: F401
 

@@ -123,13 +123,6 @@ KEPT_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "VIRTUAL
 KEPT_PATHS = tuple(dict.fromkeys(
     str(Path(p).resolve()) for p in (PROJECT_ROOT, sys.prefix, sys.base_prefix, *sys.path)
     if p and Path(p).is_dir()))
-#: How the template allocates: from transparent huge pages where the kernel offers them
-#: (glibc's ``hugetlb`` tunable madvises its heap; ``PYTHONMALLOC=malloc`` sends Python's
-#: own objects there too). The template holds torch, IPython and matplotlib; in 4 KB
-#: pages every fork copies, and every exit frees, a page-table entry for each page of
-#: them, in huge pages a few hundred times fewer (``benchmarks/bench_grading.py``
-#: measures what a sandbox costs). Ignored where the kernel or the C library has no such thing.
-FORK_FRIENDLY_MEMORY = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1", "PYTHONMALLOC": "malloc"}
 #: Extra time a cell gets before it is stopped from outside (the in-sandbox alarm fires first).
 CELL_GRACE = 2.0
 #: How long a fresh sandbox may take to confine itself and build its IPython shell.
@@ -205,7 +198,6 @@ class Template:
         # PYTHONHASHSEED: the same set and dict orders in every grading run.
         env = {key: os.environ[key] for key in KEPT_ENVIRONMENT if key in os.environ}
         env.update(PYTHONHASHSEED="0", OMP_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONPATH=str(PROJECT_ROOT))
-        env.update(FORK_FRIENDLY_MEMORY)
         try:
             self.process = subprocess.Popen(
                 [python, "-m", "autograder.sandbox.template", str(child_end.fileno()),
