@@ -14,7 +14,9 @@ said otherwise; the machine's load is printed beside them):
    ``submitted/``), by ``otter run`` on an equivalent bundle (one per notebook, run
    in a separate virtual environment; skipped, and said so, when otter-grader cannot
    be installed), and by ours (``python -m autograder grade submitted --jobs 2``, a
-   fresh process each time, start-up included): wall time, throughput, ratio;
+   fresh process each time, start-up included; one first run, not counted, fills the
+   page cache, and the timed runs are taken half before and half after nbgrader's):
+   wall time, throughput, ratio;
 3. the larger cohorts with ours only: time against cohort size, a linear fit (start-up
    plus a cost per submission) and the plot;
 4. a cold single submission (the Gradescope case: a fresh process grading one folder)
@@ -51,6 +53,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 PYTHON = sys.executable
 SEED = 1
+#: Timed runs of ours on the 10-submission cohort (at least; a few seconds each).
+OURS_REPEAT = 6
 #: Targets of issue 6.
 TARGET_RATIO, AIM_RATIO = 30.0, 50.0
 TARGET_COLD_FACTOR = 2.0
@@ -482,12 +486,22 @@ def run(args, sizes, repeat, scratch: Path, figures: dict) -> int:
     # -- 1. the 10-submission cohort, three ways
     ten = cohorts[10]
     say("\n== 10 submissions (40 notebooks)")
+    # One run first, not counted: it reads torch's libraries and the rest from disk into
+    # the page cache, where they then are for every timed run of either grader (nbgrader
+    # runs after it). Ours is timed ``OURS_REPEAT`` times, half before nbgrader and half
+    # after, so a machine that slows down or speeds up meanwhile weighs on both sides.
+    warm = grade_ours(ten, scratch, args.jobs)
+    say(f"  ours, first run (page cache warm-up, not counted):     {warm:6.2f} s   [{load()}]")
     ours_ten = []
-    for _ in range(repeat):
-        ours_ten.append(grade_ours(ten, scratch, args.jobs))
-        say(f"  ours (python -m autograder grade --jobs {args.jobs}, cold process): {ours_ten[-1]:6.2f} s   [{load()}]")
-    ours10 = statistics.median(ours_ten)
-    figures["ours_10"] = ours10
+
+    def time_ours(runs: int) -> None:
+        for _ in range(runs):
+            ours_ten.append(grade_ours(ten, scratch, args.jobs))
+            say(f"  ours (python -m autograder grade --jobs {args.jobs}, cold process): {ours_ten[-1]:6.2f} s   "
+                f"[{load()}]")
+
+    runs = max(repeat, OURS_REPEAT)
+    time_ours(runs // 2)
     nbgrader10 = None
     if not args.no_nbgrader:
         try:
@@ -495,6 +509,11 @@ def run(args, sizes, repeat, scratch: Path, figures: dict) -> int:
             say(f"  nbgrader autograde:                              {nbgrader10:6.2f} s   [{load()}]")
         except Exception as error:  # noqa: BLE001 - reported, the rest still runs
             say(f"  nbgrader autograde: could not run ({error})")
+    time_ours(runs - runs // 2)
+    ours10 = statistics.median(ours_ten)
+    say(f"  ours, median of {len(ours_ten)}: {ours10:.2f} s (from {min(ours_ten):.2f} to {max(ours_ten):.2f} s)")
+    figures["ours_10"] = ours10
+    figures["ours_10_runs"] = ours_ten
     figures["nbgrader_10"] = nbgrader10
     otter10, otter_runs, otter_peak = None, [], 0
     if not args.no_otter:
