@@ -5,8 +5,8 @@ import json
 import nbformat
 import pytest
 
-from autograder.errors import NotebookMissing
-from autograder.notebooks.read import SKIP_TAG, merge_with_source, prepare_notebook
+from autograder.errors import InstructorError, NotebookMissing
+from autograder.notebooks.read import SKIP_TAG, merge_with_source, prepare_notebook, read_source_notebook
 
 
 def code(source, grade_id=None, locked=False, solution=False, tags=()):
@@ -85,3 +85,23 @@ def test_an_old_format_notebook_is_upgraded_and_runs(tmp_path):
     assert prepare_notebook(path, None) == ["x = 41 + 1"]
 
 
+
+
+def test_a_broken_instructor_notebook_is_one_line_naming_it(tmp_path):
+    path = tmp_path / "02_backward.ipynb"
+    path.write_text('{"nbformat": 4, "cells": [')
+    with pytest.raises(InstructorError) as error:
+        read_source_notebook(path)
+    message = str(error.value)
+    assert message.startswith(f"source notebook {path} cannot be read: Expecting value")
+    assert "\n" not in message
+
+
+def test_an_instructor_notebook_in_an_older_format_is_upgraded(tmp_path):
+    v3 = {"nbformat": 3, "nbformat_minor": 0, "metadata": {},
+          "worksheets": [{"cells": [{"cell_type": "code", "input": "import numpy as np", "language": "python",
+                                     "outputs": [], "metadata": {}}], "metadata": {}}]}
+    path = tmp_path / "01_relu.ipynb"
+    path.write_text(json.dumps(v3))
+    source = read_source_notebook(path)
+    assert [cell["source"] for cell in source["cells"]] == ["import numpy as np"]
