@@ -76,15 +76,17 @@ def test_a_missing_notebook_is_reported_by_name(tmp_path):
         prepare_notebook(tmp_path / "03_mlp.ipynb", None)
 
 
+def version_3_notebook(code: str) -> str:
+    """A notebook in nbformat 3 (worksheets, ``input``) holding one code cell."""
+    cell = {"cell_type": "code", "input": code, "language": "python", "outputs": [], "metadata": {}}
+    return json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {},
+                       "worksheets": [{"cells": [cell], "metadata": {}}]})
+
+
 def test_an_old_format_notebook_is_upgraded_and_runs(tmp_path):
-    v3 = {"nbformat": 3, "nbformat_minor": 0, "metadata": {},
-          "worksheets": [{"cells": [{"cell_type": "code", "input": "x = 41 + 1", "language": "python",
-                                     "outputs": [], "metadata": {}}], "metadata": {}}]}
     path = tmp_path / "01_relu.ipynb"
-    path.write_text(json.dumps(v3))
+    path.write_text(version_3_notebook("x = 41 + 1"))
     assert prepare_notebook(path, None) == ["x = 41 + 1"]
-
-
 
 
 def test_a_broken_instructor_notebook_is_one_line_naming_it(tmp_path):
@@ -98,10 +100,7 @@ def test_a_broken_instructor_notebook_is_one_line_naming_it(tmp_path):
 
 
 def test_an_instructor_notebook_in_an_older_format_is_upgraded(tmp_path):
-    v3 = {"nbformat": 3, "nbformat_minor": 0, "metadata": {},
-          "worksheets": [{"cells": [{"cell_type": "code", "input": "import numpy as np", "language": "python",
-                                     "outputs": [], "metadata": {}}], "metadata": {}}]}
     path = tmp_path / "01_relu.ipynb"
-    path.write_text(json.dumps(v3))
+    path.write_text(version_3_notebook("import numpy as np"))
     source = read_source_notebook(path)
     assert [cell["source"] for cell in source["cells"]] == ["import numpy as np"]
