@@ -1,7 +1,7 @@
 """The in-process provider: runs a submission's notebooks inside the grader's process.
 
 For developing the hidden tests and for the project's own tests only. It trusts the
-code it runs; real grading goes through ``autograder.sandbox.client``. Its semantics are the
+code it runs; real grading goes through ``autograder.sandbox.submission``. Its semantics are the
 sandbox's (same ``Dispatcher``, same plain-data rule, same errors), so the hidden tests
 cannot tell the two apart.
 """

@@ -5,7 +5,7 @@ A **provider** hands the hidden tests one ``autograder.handles.Notebook`` per no
 ``PROVIDER_PLUGIN``); under each ``Notebook`` a **transport** carries the calls to the
 ``autograder.sandbox.dispatch.Dispatcher`` where the student code runs. There are two
 of each: in-process (``autograder.inprocess``; the transport is the ``Dispatcher``
-itself) and sandboxed (``autograder.sandbox.client``; a socket and the codec). The
+itself) and sandboxed (``autograder.sandbox.submission``; a socket and the codec). The
 hidden tests must not be able to tell them apart; these Protocols are what both
 implement (DESIGN.md section 3).
 """

@@ -9,7 +9,7 @@ def submit(template):
 
     ``template`` comes from the test's own module, each with the limits it needs.
     """
-    from autograder.sandbox.client import SandboxSubmission
+    from autograder.sandbox.submission import SandboxSubmission
 
     opened = []
 

@@ -9,7 +9,7 @@ import pytest
 
 from autograder.inprocess import FailingTransport, InProcessSubmission
 from autograder.providers import PROVIDER_PLUGIN, Provider, Transport
-from autograder.sandbox.client import SandboxSubmission
+from autograder.sandbox.submission import SandboxSubmission
 from autograder.sandbox.dispatch import Dispatcher
 
 

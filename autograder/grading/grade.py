@@ -46,7 +46,7 @@ def open_provider(folder: Path, *, limits, template, notebooks=None):
         from autograder.inprocess import InProcessSubmission
 
         return InProcessSubmission(folder, paths.SOURCE_DIR, cell_timeout=limits.cell_timeout)
-    from autograder.sandbox.client import SandboxSubmission
+    from autograder.sandbox.submission import SandboxSubmission
 
     submission = SandboxSubmission(template, notebooks if notebooks is not None else read_submission(folder))
     # The notebooks (and the NumPy-only copies of 02 and 03) run side by side while the

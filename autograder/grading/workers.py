@@ -62,7 +62,7 @@ def warm_up(seed: int | None = None) -> None:
     import autograder.inprocess  # noqa: F401
     import autograder.notebooks.integrity  # noqa: F401 - every child scans its submission
     import autograder.notebooks.untrusted  # noqa: F401 - and reads its notebooks
-    import autograder.sandbox.client  # noqa: F401
+    import autograder.sandbox.submission  # noqa: F401
     from autograder.grading import suite
     # Children grade one small submission each; one thread apiece keeps `--jobs`
     # children from fighting over the cores (and forked OpenMP pools from hanging).

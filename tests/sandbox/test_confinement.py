@@ -9,12 +9,11 @@ tested in test_hostile.py and test_batch_hostile.py.
 import json
 import os
 import socket
-import tempfile
 
 import pytest
 
 from autograder.sandbox import confinement
-from autograder.sandbox.confinement import cgroups, landlock, seccomp
+from autograder.sandbox.confinement import landlock
 
 from confinement_settings import SETTINGS, open_project_copy, run_python
 

@@ -26,7 +26,8 @@ import pytest
 from autograder.errors import CallTimeout, InstructorError, NotPlainData, SandboxDied
 from autograder.handles import Handle
 from autograder.paths import GRADING_TESTS_DIR, PROJECT_ROOT
-from autograder.sandbox.client import Limits, SandboxSubmission, Template
+from autograder.sandbox.client import Limits, Template
+from autograder.sandbox.submission import SandboxSubmission
 
 from confinement_settings import PID, host_pid, host_pids
 

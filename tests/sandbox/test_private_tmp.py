@@ -6,11 +6,11 @@ read-only, and what the sandbox must not see stays out of reach.
 
 import os
 
-import numpy as np
 import pytest
 
 from autograder.sandbox import client as sandbox
-from autograder.sandbox.client import Limits, SandboxSubmission, Template
+from autograder.sandbox.client import Limits, Template
+from autograder.sandbox.submission import SandboxSubmission
 
 pytestmark = pytest.mark.slow  # starts a sandbox template
 

@@ -21,7 +21,8 @@ from autograder.errors import (
     StudentException,
 )
 from autograder.handles import Handle
-from autograder.sandbox.client import Limits, SandboxSubmission, Template
+from autograder.sandbox.client import Limits, Template
+from autograder.sandbox.submission import SandboxSubmission
 from autograder.sandbox.processes import alive
 
 from confinement_settings import PID, host_pid
