@@ -26,8 +26,9 @@ import pytest
 
 from autograder.grading.suite import run_hidden_tests
 from autograder.inprocess import InProcessSubmission
-from autograder.paths import ASSIGNMENT, NOTEBOOKS, PROJECT_ROOT, SOURCE_DIR
-from grading_tests.mistakes import CORRECT, MISTAKES, Mistake, apply_mistake, mistake_submission
+from autograder.paths import NOTEBOOKS, SOURCE_DIR
+from grading_tests.grade_mistakes import mistake_submission
+from grading_tests.mistakes import CORRECT, MISTAKES, Mistake, apply_mistake
 
 matplotlib.use("Agg")
 

@@ -21,7 +21,8 @@ import pytest
 from autograder.grading.suite import run_hidden_tests
 from autograder.inprocess import InProcessSubmission
 from autograder.paths import NOTEBOOKS, PROJECT_ROOT, RELEASE_DIR, SOURCE_DIR
-from grading_tests.mistakes import MISTAKES, Mistake, mistake_submission, outcome_row
+from grading_tests.grade_mistakes import mistake_submission, outcome_row
+from grading_tests.mistakes import MISTAKES, Mistake
 
 SOURCE = SOURCE_DIR
 RELEASE = RELEASE_DIR
@@ -133,7 +134,7 @@ def test_suite_runs_from_the_command_line_with_submission_and_seed():
 
 
 def test_docs_table_lists_every_catalogued_mistake():
-    """docs/mistakes.md is generated (python -m grading_tests.mistakes --write ...); this
+    """docs/mistakes.md is generated (python -m grading_tests.grade_mistakes --write ...); this
     fails when the catalogue changed and the table was not regenerated."""
     table = (PROJECT_ROOT / "docs" / "mistakes.md").read_text(encoding="utf-8")
     rows = [line for line in table.splitlines() if line.startswith("| 0")]

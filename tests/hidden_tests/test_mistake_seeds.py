@@ -1,14 +1,14 @@
 """Every catalogued mistake is caught at every one of 20 seeds, where it is, and named;
 every correct-but-unusual answer scores full marks at all of them.
 
-"Caught" as ``grading_tests.mistakes.caught`` says: the mistake loses points, only in
+"Caught" as ``grading_tests.grade_mistakes.caught`` says: the mistake loses points, only in
 tests tagged with a function it touches, with no internal error, and a failed test's
 message contains its diagnosis phrase where it has one. A check that drew one depth,
 or inputs that happened to stay inside [-1, 1], would miss some mistake at some seed;
 this test finds that.
 
 Fast because the hidden tests are collected once and their functions called directly
-(``grading_tests.mistakes.run_collected``), with the trusted references remembered per
+(``grading_tests.grade_mistakes.run_collected``), with the trusted references remembered per
 seed; the first test here proves that this gives what a pytest session gives. The
 solution's 100 at 50 seeds is tests/grading/test_suite.py's.
 """
@@ -24,15 +24,14 @@ import pytest
 from autograder.grading.suite import run_hidden_tests
 from autograder.inprocess import InProcessSubmission
 from autograder.paths import SOURCE_DIR
-from grading_tests.mistakes import (
-    CORRECT,
-    MISTAKES,
+from grading_tests.grade_mistakes import (
     caught,
     collect_hidden_tests,
     grade_catalogue,
     mistake_submission,
     run_collected,
 )
+from grading_tests.mistakes import CORRECT, MISTAKES
 
 #: Twenty fixed seeds (deterministic project tests; wider sweeps: the CLI below).
 SEEDS = [int(s) for s in np.random.default_rng(20261202).integers(0, 2**32, size=20)]

@@ -9,7 +9,8 @@ import pytest
 from autograder.grading.suite import run_hidden_tests
 from autograder.inprocess import InProcessSubmission
 from autograder.paths import SOURCE_DIR
-from grading_tests.mistakes import Mistake, mistake_submission
+from grading_tests.grade_mistakes import mistake_submission
+from grading_tests.mistakes import Mistake
 
 pytestmark = pytest.mark.slow  # runs the hidden tests on whole notebooks
 
