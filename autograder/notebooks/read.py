@@ -52,12 +52,10 @@ def read_notebook(path: Path, stem: str) -> dict:
         data = untrusted.parse_notebook_json(untrusted.read_bytes(Path(path)))
     except untrusted.Unreadable as error:
         raise NotebookMissing(stem, error.reason) from None
-    notebook = _plain_v4(data)
-    if notebook is None:
-        try:  # other versions, and nbformat's upgrades; its messages may quote the file
-            notebook = import_nbformat().reads(json.dumps(data), as_version=4)
-        except Exception as error:  # noqa: BLE001 - nbformat raises several types for a bad structure
-            raise NotebookMissing(stem, f"it is not a valid notebook ({type(error).__name__})") from None
+    try:  # nbformat's messages, for other versions, may quote the file
+        notebook = _as_v4(data)
+    except Exception as error:  # noqa: BLE001 - nbformat raises several types for a bad structure
+        raise NotebookMissing(stem, f"it is not a valid notebook ({type(error).__name__})") from None
     cells = notebook.get("cells")
     if not isinstance(cells, list):
         raise NotebookMissing(stem, "it has no list of cells")
@@ -84,6 +82,13 @@ def _plain_v4(data) -> dict | None:
     return data
 
 
+def _as_v4(data) -> dict:
+    """Parsed notebook JSON as a version 4 notebook: itself when ``_plain_v4`` takes it,
+    else through nbformat's upgrades and checks (which raise for a bad structure)."""
+    plain = _plain_v4(data)
+    return plain if plain is not None else import_nbformat().reads(json.dumps(data), as_version=4)
+
+
 #: The instructor's notebooks, read once per process (keyed by path, size and time).
 _SOURCES: dict[tuple, object] = {}
 
@@ -108,10 +113,7 @@ def read_source_notebook(path: Path) -> dict:
 def _read_source(path: Path) -> dict:
     try:
         with open(path, encoding="utf-8") as file:
-            plain = _plain_v4(json.load(file))
-        if plain is not None:
-            return plain
-        return import_nbformat().read(str(path), as_version=4)  # upgraded and checked
+            return _as_v4(json.load(file))
     except FileNotFoundError:
         raise InstructorError(f"source notebook not found: {path}") from None
     except Exception as error:

@@ -1,6 +1,6 @@
 """The sandboxed provider: a submission's notebooks, each in its own confined process.
 
-``SandboxSubmission(template, notebooks, limits=None)``: ``template`` is a
+``SandboxSubmission(template, notebooks, limits=None)``: ``template`` is an
 ``autograder.sandbox.client.Template`` (or a channel of one); ``notebooks`` maps a stem to
 its prepared cells (``notebooks.read.prepare_notebook``) or to the ``SubmissionError`` every
 call to it raises; a stem not in it is ``NotebookMissing``. ``notebook(stem)``
